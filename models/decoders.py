@@ -1,0 +1,53 @@
+"""Task decoders that read an encoder's named pyramid levels.
+
+FCN8 (Long et al.), as the papers' parameter counts fix it: a 1x1 score convolution with bias on each of P3, P4,
+P5; Conv2DTranspose C->C with kernel 4 / stride 2 (P5->P4 and P4->P3) and kernel 16 / stride 8 (P3->input), with
+bias; skip additions. The output layer is named after the task so the model's output dict is keyed by task.
+
+U-Net (Ronneberger et al., as Novosel et al. 4.1): from P5 up to full resolution; at each level the upsampled
+decoder features are concatenated with the encoder output of that level; every convolution is followed by batch
+norm and ReLU except the last, which has the task's activation.
+"""
+from keras import layers
+
+TASK_ACTIVATIONS = {
+    "segmentation": "softmax",
+    "motion": "softmax",
+    "colorization": "softmax",
+    "depth": "linear",
+    "disparity": "sigmoid",
+}
+
+FCN8_LEVELS = ("P3", "P4", "P5")
+UNET_FILTERS = (256, 128, 64, 32, 16)
+
+
+def fcn8_decoder(pyramid, channels, activation, name):
+    """FCN8 on pyramid["P3"], ["P4"], ["P5"] -> (B, H, W, channels) after `activation`, layer named `name`."""
+    score = {level: layers.Conv2D(channels, 1, name=f"{name}_score_{level.lower()}")(pyramid[level])
+             for level in FCN8_LEVELS}
+    x = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", name=f"{name}_up_p5")(score["P5"])
+    x = layers.Add(name=f"{name}_fuse_p4")([x, score["P4"]])
+    x = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", name=f"{name}_up_p4")(x)
+    x = layers.Add(name=f"{name}_fuse_p3")([x, score["P3"]])
+    x = layers.Conv2DTranspose(channels, 16, strides=8, padding="same", name=f"{name}_up_p3")(x)
+    return layers.Activation(activation, name=name, dtype="float32")(x)
+
+
+def unet_decoder(pyramid, channels, activation, name, filters=UNET_FILTERS):
+    """U-Net from P5 through P4..P1 to the input resolution (5 upsamplings by 2)."""
+    if len(filters) != 5:
+        raise ValueError(f"unet filters must give 5 widths (P4, P3, P2, P1, input), got {filters!r}.")
+    x = pyramid["P5"]
+    skips = ("P4", "P3", "P2", "P1", None)
+    for width, skip in zip(filters, skips):
+        tag = skip.lower() if skip else "full"
+        x = layers.UpSampling2D(2, name=f"{name}_up_{tag}")(x)
+        if skip is not None:
+            x = layers.Concatenate(name=f"{name}_concat_{tag}")([x, pyramid[skip]])
+        for index in (1, 2):
+            x = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"{name}_{tag}_conv{index}")(x)
+            x = layers.BatchNormalization(name=f"{name}_{tag}_bn{index}")(x)
+            x = layers.Activation("relu", name=f"{name}_{tag}_relu{index}")(x)
+    x = layers.Conv2D(channels, 3, padding="same", name=f"{name}_logits")(x)
+    return layers.Activation(activation, name=name, dtype="float32")(x)

@@ -1,0 +1,221 @@
+"""`MultiTaskModel`: a functional keras.Model whose outputs are a dict keyed by task, trained with a weighting
+strategy.
+
+`compile(optimizer, weighting="equal", loss=None)` picks each task's default loss when `loss` is None (or lacks a
+task). The total loss is `weighting.combine({task: unweighted mean loss})`; the unweighted losses and each task's
+effective weight (d total / d L_task) are tracked as the metrics `{task}_loss` and `{task}_weight`, so History,
+CSVLogger and TensorBoard show how the weights moved. `fit` adds two callbacks of its own: one calls the strategy's
+`end_epoch` with the epoch's mean task losses, one stops training with a `NonFiniteLossError` naming the task whose
+loss became NaN or Inf (raised before the epoch ends, so an epoch-end checkpoint never overwrites the last good
+one with NaN weights).
+
+The strategy's variables are tracked by the model, so learned weights and loss histories are optimised, saved
+with `.keras` files and restored with them (through `get_compile_config` / `compile_from_config`).
+"""
+import math
+
+import keras
+from keras import ops
+
+# Tasks whose target is built from inputs and targets rather than read from one target entry.
+STEREO_TASK = "disparity"
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Raised from `fit` when a task's loss becomes NaN or Inf."""
+
+
+@keras.saving.register_keras_serializable(package="mtl")
+class MultiTaskModel(keras.Model):
+    """A functional model with named inputs (`image`, `previous_image`, `depth_image`) and task outputs."""
+
+    # (*args, **kwargs) like keras' Functional.__init__, so Keras serializes the model as its layer graph and
+    # revives it with `functional_from_config`; no builder needs to run again at load time.
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not isinstance(self.output, dict):
+            raise ValueError("MultiTaskModel outputs must be a dict keyed by task name.")
+        self.weighting = None
+        self.task_losses = {}
+
+    @property
+    def tasks(self):
+        return tuple(self.output.keys())
+
+    @property
+    def frames(self):
+        names = [tensor.name for tensor in keras.tree.flatten(self.input)]
+        return 2 if "previous_image" in names else 1
+
+    # ------------------------------------------------------------------ compile
+    def compile(self, optimizer="adam", weighting="equal", loss=None, metrics=None, weighting_options=None,
+                **kwargs):
+        """weighting: a strategy name of `losses.weighting` or a strategy instance; loss: dict task -> Loss."""
+        from losses import default_loss
+        from losses import weighting as weighting_lib
+
+        if isinstance(loss, dict):
+            unknown = sorted(set(loss) - set(self.tasks))
+            if unknown:
+                raise ValueError(f"loss has entries {unknown} for tasks this model does not have; "
+                                 f"its tasks are {list(self.tasks)}.")
+        elif loss is not None:
+            raise ValueError("loss must be None or a dict {task: keras.losses.Loss}; "
+                             f"got {type(loss).__name__}.")
+        loss = loss or {}
+        self.task_losses = {task: keras.losses.get(loss[task]) if task in loss
+                            else default_loss(task, **self._default_loss_options(task))
+                            for task in self.tasks}
+        strategy = weighting_lib.get(weighting, list(self.tasks), **(weighting_options or {}))
+        self._attach_weighting(strategy)
+        self._task_loss_trackers = {t: keras.metrics.Mean(name=f"{t}_loss") for t in self.tasks}
+        self._task_weight_trackers = {t: keras.metrics.Mean(name=f"{t}_weight") for t in self.tasks}
+        super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
+
+    def _default_loss_options(self, task):
+        if task == "detection":
+            return {"num_classes": int(self.output[task].shape[-1]) - 5}
+        return {}
+
+    def _attach_weighting(self, strategy):
+        if self.weighting is not None:
+            for variable in self.weighting.variables:
+                self._untrack_variable(variable)
+        self.weighting = strategy
+        for variable in strategy.variables:
+            self._track_variable(variable)
+
+    def get_compile_config(self):
+        if self.weighting is None:
+            return None
+        serialize = keras.saving.serialize_keras_object
+        return {"optimizer": serialize(self.optimizer), "weighting": serialize(self.weighting),
+                "loss": {task: serialize(fn) for task, fn in self.task_losses.items()},
+                "metrics": serialize(self._compile_config.config.get("metrics")
+                                     if getattr(self, "_compile_config", None) else None)}
+
+    def compile_from_config(self, config):
+        deserialize = keras.saving.deserialize_keras_object
+        self.compile(optimizer=deserialize(config["optimizer"]), weighting=deserialize(config["weighting"]),
+                     loss={task: deserialize(fn) for task, fn in config["loss"].items()},
+                     metrics=deserialize(config.get("metrics")))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    # ------------------------------------------------------------------ losses
+    def task_targets(self, x, y):
+        """The target each task's loss receives; stereo self-supervision gets left ‖ right images."""
+        targets = {}
+        missing = []
+        for task in self.tasks:
+            if task == STEREO_TASK:
+                if "right_image" not in y:
+                    missing.append("right_image")
+                    continue
+                left = x["image"] if isinstance(x, dict) else x
+                targets[task] = ops.concatenate([ops.cast(left, "float32"), ops.cast(y["right_image"], "float32")],
+                                                axis=-1)
+            elif task in y:
+                targets[task] = y[task]
+            else:
+                missing.append(task)
+        if missing:
+            raise ValueError(f"The targets lack {missing}; this model's tasks are {list(self.tasks)} (the "
+                             f"'{STEREO_TASK}' task needs the target 'right_image'). Got targets {sorted(y)}.")
+        return targets
+
+    def compute_task_losses(self, x, y, y_pred):
+        """Unweighted mean loss of every task, as float32 scalars."""
+        if not self.task_losses:
+            raise RuntimeError("Call compile() before training or evaluating a MultiTaskModel.")
+        if not isinstance(y, dict):
+            raise ValueError(f"Targets must be a dict keyed by task ({list(self.tasks)}); got {type(y).__name__}.")
+        targets = self.task_targets(x, y)
+        return {task: ops.cast(self.task_losses[task](targets[task], y_pred[task]), "float32")
+                for task in self.tasks}
+
+    def update_task_trackers(self, task_losses):
+        weights = self.weighting.effective_weights(task_losses)
+        for task, value in task_losses.items():
+            self._task_loss_trackers[task].update_state(value)
+            self._task_weight_trackers[task].update_state(weights[task])
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        task_losses = self.compute_task_losses(x, y, y_pred)
+        total = self.weighting.combine(task_losses)
+        self.update_task_trackers(task_losses)
+        if self.losses:
+            total = total + ops.cast(ops.sum(self.losses), total.dtype)
+        return total
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        if self._compile_metrics is not None and isinstance(y, dict):
+            scored = [t for t in self.tasks if t in y]
+            y = {t: y[t] for t in scored}
+            y_pred = {t: y_pred[t] for t in scored}
+        return super().compute_metrics(x, y, y_pred, sample_weight)
+
+    @property
+    def metrics(self):
+        trackers = []
+        for group in ("_task_loss_trackers", "_task_weight_trackers"):
+            trackers += list(getattr(self, group, {}).values())
+        known = {id(m) for m in trackers}
+        return [m for m in super().metrics if id(m) not in known] + trackers
+
+    # ------------------------------------------------------------------ GradNorm
+    def gradnorm_shared_variables(self):
+        """The kernel of the last convolution of the shared encoder (the sub-model named "encoder")."""
+        encoder = next((layer for layer in self.layers if layer.name == "encoder"), None)
+        if encoder is None:
+            raise ValueError("GradNorm needs the shared trunk as a sub-model named 'encoder'.")
+        with_kernel = [layer for layer in encoder.layers if getattr(layer, "kernel", None) is not None]
+        return [with_kernel[-1].kernel]
+
+    def train_step(self, data):
+        if getattr(self.weighting, "requires_gradient_norms", False):
+            from training.gradnorm import gradnorm_train_step
+
+            x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+            logs, y_pred = gradnorm_train_step(self, data, return_predictions=True)
+            self.update_task_trackers({task: logs[task] for task in self.tasks})
+            self._loss_tracker.update_state(logs["loss"])
+            return self.compute_metrics(x, y, y_pred, sample_weight)
+        return super().train_step(data)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, *args, callbacks=None, **kwargs):
+        own = [NonFiniteLossGuard(self.tasks), EndEpochHook()]
+        return super().fit(*args, callbacks=own + list(callbacks or []), **kwargs)
+
+
+class EndEpochHook(keras.callbacks.Callback):
+    """Hands the epoch's mean unweighted task losses to the weighting strategy (DWA, dynamic scaling, async)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        mean_losses = {task: float(logs[f"{task}_loss"]) for task in self.model.tasks if f"{task}_loss" in logs}
+        self.model.weighting.end_epoch(epoch, mean_losses)
+
+
+class NonFiniteLossGuard(keras.callbacks.Callback):
+    """Stops training on the first batch whose task loss (running mean) is NaN or Inf, naming the task."""
+
+    def __init__(self, tasks):
+        super().__init__()
+        self.tasks = tuple(tasks)
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        logs = logs or {}
+        bad = [t for t in self.tasks if f"{t}_loss" in logs and not math.isfinite(float(logs[f"{t}_loss"]))]
+        if bad:
+            self.model.stop_training = True
+            values = ", ".join(f"{t}_loss={float(logs[f'{t}_loss'])}" for t in bad)
+            raise NonFiniteLossError(
+                f"Training stopped at epoch {self._epoch}, batch {batch}: the loss of task(s) {bad} is not finite "
+                f"({values}). The last checkpoint written before this batch is kept; lower the learning rate, "
+                f"check that task's targets, or try another weighting strategy.")
