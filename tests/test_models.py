@@ -212,3 +212,31 @@ def test_weights_from_a_local_file_are_loaded(tmp_path):
         np.testing.assert_array_equal(saved.numpy(), loaded.numpy())
     with pytest.raises(FileNotFoundError, match="no such file"):
         models.build_segnet(5, input_shape=TINY, weights=str(tmp_path / "missing.h5"))
+
+
+def tiny_targets(model, seed=0):
+    rng = np.random.default_rng(seed)
+    targets = {}
+    for task, output in model.output.items():
+        channels = output.shape[-1]
+        if task in ("segmentation", "motion", "colorization"):
+            targets[task] = rng.integers(0, channels, (BATCH,) + TINY[:2]).astype("int32")
+        elif task == "depth":
+            targets[task] = rng.uniform(1, 80, (BATCH,) + TINY[:2] + (1,)).astype("float32")
+        elif task == "disparity":
+            targets["right_image"] = rng.uniform(0, 255, (BATCH,) + TINY).astype("float32")
+        elif task == "detection":
+            boxes = -np.ones((BATCH, 4, 5), "float32")
+            boxes[:, 0] = [0.2, 0.1, 0.6, 0.4, 1.0]
+            targets[task] = boxes
+    return targets
+
+
+@pytest.mark.parametrize("key", sorted(TINY_BUILDERS))
+def test_one_fit_step_on_arrays_changes_the_weights(key):
+    model = build_tiny(key)
+    model.compile(optimizer=keras.optimizers.SGD(1e-3), weighting="equal")
+    before = [w.copy() for w in model.get_weights()]
+    history = model.fit(tiny_inputs(model), tiny_targets(model), batch_size=BATCH, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
