@@ -11,7 +11,9 @@ from data import labels
 from data.readers import base, kitti_object, woodscape
 from tests import data_trees
 
-REAL = "/work/shared/real-samples"
+from tests.real_samples import REAL_SAMPLES
+
+REAL = str(REAL_SAMPLES)
 requires_real = pytest.mark.skipif(not os.path.isdir(REAL), reason="shared/real-samples not available")
 
 

@@ -1,6 +1,5 @@
 """Per-task losses (losses.segmentation, losses.depth, losses.stereo, losses.registry) on hand-computed cases."""
 import math
-import pathlib
 
 import keras
 import numpy as np
@@ -9,6 +8,7 @@ import tensorflow as tf
 from keras import ops
 
 import losses
+from tests.real_samples import REAL_SAMPLES
 from losses import (
     ClassWeightedCrossEntropy,
     MaskedCrossEntropy,
@@ -18,7 +18,7 @@ from losses import (
     warp_right_to_left,
 )
 
-KITTI_STEREO = pathlib.Path("/work/shared/real-samples/kitti_stereo2015/training")
+KITTI_STEREO = REAL_SAMPLES / "kitti_stereo2015" / "training"
 
 
 def value(tensor):
