@@ -172,16 +172,18 @@ class MultiTaskModel(keras.Model):
         with_kernel = [layer for layer in encoder.layers if getattr(layer, "kernel", None) is not None]
         return [with_kernel[-1].kernel]
 
-    def train_step(self, data):
+    def train_step(self, *args):
+        # The TensorFlow trainer calls train_step(data), the JAX one train_step(state, data).
         if getattr(self.weighting, "requires_gradient_norms", False):
             from training.gradnorm import gradnorm_train_step
 
+            data = args[-1]
             x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
             logs, y_pred = gradnorm_train_step(self, data, return_predictions=True)
             self.update_task_trackers({task: logs[task] for task in self.tasks})
             self._loss_tracker.update_state(logs["loss"])
             return self.compute_metrics(x, y, y_pred, sample_weight)
-        return super().train_step(data)
+        return super().train_step(*args)
 
     # ------------------------------------------------------------------ fit
     def fit(self, *args, callbacks=None, **kwargs):
