@@ -147,6 +147,25 @@ def train_val_split(names, split, val_fraction, seed):
     return train if split == "train" else val
 
 
+def collect_examples(names, paired, fields, read_boxes=None):
+    """Examples for ``names`` that have every field, in that order.
+
+    ``read_boxes(label_path, width, height)`` turns a ``detection`` field into the example's padded boxes (it needs
+    the image size to normalise them).
+    """
+    examples = []
+    for name in names:
+        if name not in paired:
+            continue
+        files = {field: entries[name] for field, entries in fields.items()}
+        boxes = None
+        if read_boxes is not None and "detection" in files:
+            info = png_info(files["image"])
+            boxes = read_boxes(files.pop("detection"), info.width, info.height)
+        examples.append(Example(name, files, boxes))
+    return examples
+
+
 class MotionIndex:
     """Vertens et al. motion masks under ``motion_root`` (any sub-folders), found by the image's file name."""
 

@@ -19,7 +19,7 @@ import os
 import numpy as np
 
 from data import labels
-from data.readers.base import Example, Reader, list_files, pair_up, png_info, require_dir, train_val_split
+from data.readers.base import Example, Reader, collect_examples, list_files, pair_up, require_dir, train_val_split
 from data.readers.kitti import read_calibration_file
 
 LABEL_COLUMNS = ("type", "truncated", "occluded", "alpha", "left", "top", "right", "bottom",
@@ -103,17 +103,8 @@ class KittiObjectReader(Reader):
         chosen = sorted(images) if split == "test" else train_val_split(
             images, split, self.options["val_fraction"], self.options["seed"])
         class_map = self.class_map() if "detection" in tasks else None
-        examples = []
-        for name in chosen:
-            if name not in paired:
-                continue
-            files = {field: entries[name] for field, entries in fields.items()}
-            boxes = None
-            if "detection" in tasks:
-                info = png_info(files["image"])
-                boxes = boxes_from_objects(parse_label_file(files.pop("detection")), info.width, info.height, class_map)
-            examples.append(Example(name, files, boxes))
-        return examples
+        return collect_examples(chosen, paired, fields, read_boxes=lambda path, width, height: boxes_from_objects(
+            parse_label_file(path), width, height, class_map))
 
     def camera(self, example):
         name = example.name if isinstance(example, Example) else str(example)

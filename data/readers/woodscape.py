@@ -16,7 +16,7 @@ import os
 import numpy as np
 
 from data import labels
-from data.readers.base import Example, Reader, list_files, pair_up, png_info, require_dir, train_val_split
+from data.readers.base import Reader, collect_examples, list_files, pair_up, require_dir, train_val_split
 
 FOLDERS = {
     "image": (("rgb_images",), ".png", "rgb_images.zip"),
@@ -76,14 +76,4 @@ class WoodscapeReader(Reader):
             archives[field] = archive
         paired = set(pair_up(fields, self.options["skip_unpaired"], archives))
         chosen = train_val_split(fields["image"], split, self.options["val_fraction"], self.options["seed"])
-        examples = []
-        for name in chosen:
-            if name not in paired:
-                continue
-            files = {field: entries[name] for field, entries in fields.items()}
-            boxes = None
-            if "detection" in files:
-                info = png_info(files["image"])
-                boxes = parse_box_file(files.pop("detection"), info.width, info.height)
-            examples.append(Example(name, files, boxes))
-        return examples
+        return collect_examples(chosen, paired, fields, read_boxes=parse_box_file)
