@@ -208,7 +208,9 @@ class Reader:
     depth_encoding = None
     class_names = ()
     detection_classes = ()
-    motion_archive = "motion_root (Vertens et al. motion masks)"
+    #: where the ``motion_root`` masks come from and one mask name, for the error when the option is missing
+    motion_source = "Vertens et al. motion"
+    motion_example = "000000_10.png"
 
     def __init__(self, root, **options):
         unknown = sorted(set(options) - set(self.defaults))
@@ -241,6 +243,15 @@ class Reader:
 
     def list_examples(self, split, tasks, frames=1, depth_input=False):
         raise NotImplementedError
+
+    def motion_masks(self, images):
+        """{name: mask path} for {name: image path} from option ``motion_root``, matched on the file names."""
+        if self.options.get("motion_root") is None:
+            raise ValueError(
+                f"Task 'motion' on {self.name} needs option motion_root= (a folder of {self.motion_source} masks "
+                f"named like the images, e.g. {self.motion_example}; 0 static, >0 moving)."
+            )
+        return MotionIndex(self.options["motion_root"]).lookup(images)
 
     def camera(self, example):
         """{"focal": pixels, "baseline": metres} of an example, where the dataset provides calibration."""

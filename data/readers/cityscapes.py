@@ -24,7 +24,7 @@ import os
 import numpy as np
 
 from data import labels
-from data.readers.base import (Example, MotionIndex, Reader, list_files, missing_path_error, pair_up,
+from data.readers.base import (Example, Reader, list_files, missing_path_error, pair_up,
                                require_dir, seeded_split)
 
 ARCHIVES = {
@@ -68,6 +68,8 @@ class CityscapesReader(Reader):
     tasks = ("segmentation", "depth", "motion", "right_image", "detection", "colorization")
     frames = (1, 2)
     defaults = {"split_scheme": "official", "coarse": False, "seed": 0, "motion_root": None, "skip_unpaired": False}
+    motion_source = "Cityscapes-Motion"
+    motion_example = "aachen_000000_000019_leftImg8bit.png"
     segmentation_lookup = labels.cityscapes_lookup()
     depth_encoding = "cityscapes_disparity"
     class_names = labels.CITYSCAPES_CLASSES
@@ -128,10 +130,7 @@ class CityscapesReader(Reader):
             fields["detection"] = self._collect("gtFine", folders, "_gtFine_polygons.json", ARCHIVES["detection"])
             archives["detection"] = ARCHIVES["detection"]
         if "motion" in tasks:
-            if self.options["motion_root"] is None:
-                raise ValueError("Task 'motion' on cityscapes needs option motion_root= (a folder of Cityscapes-Motion "
-                                 "masks named like the images, e.g. aachen_000000_000019_leftImg8bit.png).")
-            fields["motion"] = MotionIndex(self.options["motion_root"]).lookup(images)
+            fields["motion"] = self.motion_masks(images)
             archives["motion"] = "motion_root"
         if frames == 2:
             sequence_root = os.path.join(self.root, "leftImg8bit_sequence")

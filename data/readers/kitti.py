@@ -19,7 +19,7 @@ import os
 import numpy as np
 
 from data import labels
-from data.readers.base import Example, MotionIndex, Reader, list_files, pair_up, require_dir, train_val_split
+from data.readers.base import Example, Reader, list_files, pair_up, require_dir, train_val_split
 
 SEMANTICS_ARCHIVE = "data_semantics.zip"
 STEREO_ARCHIVE = "data_scene_flow.zip"
@@ -65,6 +65,7 @@ class KittiReader(Reader):
     tasks = ("segmentation", "depth", "motion", "right_image", "colorization")
     frames = (1, 2)
     defaults = {"val_fraction": 0.15, "seed": 0, "disparity": "occ", "motion_root": None, "skip_unpaired": False}
+    motion_source = "KITTI-Motion"
     segmentation_lookup = labels.cityscapes_lookup()
     depth_encoding = "kitti_disparity"
     class_names = labels.CITYSCAPES_CLASSES
@@ -100,10 +101,7 @@ class KittiReader(Reader):
         if "right_image" in tasks:
             add("right_image", "image_3", STEREO_ARCHIVE)
         if "motion" in tasks:
-            if self.options["motion_root"] is None:
-                raise ValueError("Task 'motion' on kitti needs option motion_root= (a folder of KITTI-Motion masks "
-                                 "named like the images, e.g. 000000_10.png; 0 static, >0 moving).")
-            fields["motion"] = MotionIndex(self.options["motion_root"]).lookup(images)
+            fields["motion"] = self.motion_masks(images)
             archives["motion"] = "motion_root"
         if frames == 2:
             fields["previous_image"] = {
