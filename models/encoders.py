@@ -102,26 +102,27 @@ def build_encoder(backbone="resnet50", input_shape=(224, 384, 3), weights=None, 
         resnet = keras.applications.ResNet50(include_top=False, weights=weights_path, input_tensor=normalized)
         pyramid = {level: resnet.get_layer(layer).output for level, layer in PYRAMID_LAYERS[backbone].items()}
         return keras.Model(images, pyramid, name=name)
-    trunk = keras.Model(images, _basic_resnet(normalized, BASIC_BLOCKS_PER_STAGE[backbone]))
-    pyramid = {level: trunk.get_layer(layer).output for level, layer in PYRAMID_LAYERS[backbone].items()}
-    encoder = keras.Model(images, pyramid, name=name)
+    encoder = keras.Model(images, _basic_resnet(normalized, BASIC_BLOCKS_PER_STAGE[backbone]), name=name)
     if weights_path is not None:
         encoder.load_weights(weights_path)
     return encoder
 
 
 def _basic_resnet(x, blocks_per_stage):
+    """The basic-block ResNet trunk; returns its pyramid {"P1": conv1_relu, "P2".."P5": last block of a stage}."""
     x = layers.ZeroPadding2D(3, name="conv1_pad")(x)
     x = layers.Conv2D(64, 7, strides=2, use_bias=False, name="conv1_conv")(x)
     x = layers.BatchNormalization(epsilon=_BN_EPSILON, name="conv1_bn")(x)
     x = layers.Activation("relu", name="conv1_relu")(x)
+    pyramid = {"P1": x}
     x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
     for stage, (filters, blocks) in enumerate(zip((64, 128, 256, 512), blocks_per_stage), start=2):
         for block in range(1, blocks + 1):
             strides = 2 if stage > 2 and block == 1 else 1
             x = _basic_block(x, filters, strides, name=f"conv{stage}_block{block}")
-    return x
+        pyramid[f"P{stage}"] = x
+    return pyramid
 
 
 def _basic_block(x, filters, strides, name):

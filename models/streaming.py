@@ -23,12 +23,12 @@ class StreamingPredictor:
         self.model = model
         self.encoder = model.get_layer("encoder")
         previous_features, current_features = self._encoder_calls(self.encoder)
-        self.levels, self.head = self._head_model(model, previous_features, current_features)
+        self.levels, head = self._head_model(model, previous_features, current_features)
         image = keras.Input(shape=tuple(self.encoder.input.shape[1:]), name="image")
         current = self.encoder(image)
         previous = {level: keras.Input(shape=tuple(current[level].shape[1:]), name=f"previous_{level}")
                     for level in self.levels}
-        outputs = self.head({"previous": previous, "current": {level: current[level] for level in self.levels}})
+        outputs = head({"previous": previous, "current": {level: current[level] for level in self.levels}})
         self.step_model = keras.Model({"image": image, **{f"previous_{k}": v for k, v in previous.items()}},
                                       {"outputs": outputs, "features": {k: current[k] for k in self.levels}},
                                       name=f"{model.name}_streaming_step")
@@ -36,6 +36,7 @@ class StreamingPredictor:
 
     @staticmethod
     def _encoder_calls(encoder):
+        # Each call of the shared encoder is a node; its outputs follow keras.tree.flatten, i.e. sorted level names.
         by_input = {}
         for node in encoder._inbound_nodes:
             if node.input_tensors:

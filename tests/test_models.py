@@ -113,6 +113,8 @@ def test_encoder_counts_and_pyramid(backbone, expected):
     assert encoder.count_params() == expected
     shapes = {level: tuple(tensor.shape[1:3]) for level, tensor in encoder.output.items()}
     assert shapes == {"P1": (112, 192), "P2": (56, 96), "P3": (28, 48), "P4": (14, 24), "P5": (7, 12)}
+    for level, layer_name in models.PYRAMID_LAYERS[backbone].items():
+        assert encoder.get_layer(layer_name).output is encoder.output[level]
     if backbone == "resnet50":
         assert [encoder.output[level].shape[-1] for level in ("P3", "P4", "P5")] == [512, 1024, 2048]
         for layer_name in ("conv3_block4_out", "conv4_block6_out", "conv5_block3_out"):
