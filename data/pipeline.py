@@ -20,7 +20,6 @@ targets derive from the images themselves (colorization) and frames=1 without de
 import functools
 import json
 import os
-import shutil
 import warnings
 
 import numpy as np
@@ -168,34 +167,16 @@ def _make_reader(dataset, root, options):
 
 
 def synthetic_tree(layout, num, seed, cache_dir=None):
-    """Folder holding a generated ``layout`` tree of ``num`` scenes, written once by data.synthetic.write_dataset.
+    """Folder holding a generated ``layout`` tree of ``num`` scenes: ``{cache_dir or ~/.cache/mtl_synthetic}/
+    {layout}-{num}-{seed}``.
 
-    The tree lives in ``{cache_dir or ~/.cache/mtl_synthetic}/{layout}-{num}-{seed}``; it is written to a temporary
-    sibling first and renamed, so an interrupted run never leaves a half-written cache behind.
+    data.synthetic.write_dataset writes its manifest last and atomically and returns at once when a complete tree
+    with these parameters is there, so an interrupted run is simply written again.
     """
+    from data.synthetic import write_dataset
+
     parent = cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "mtl_synthetic")
-    directory = os.path.join(parent, f"{layout}-{num}-{seed}")
-    if os.path.isfile(os.path.join(directory, ".complete")):
-        return directory
-    try:
-        from data import synthetic
-        write_dataset = synthetic.write_dataset
-    except (ImportError, AttributeError) as error:
-        raise ImportError(f"dataset 'synthetic' needs data.synthetic.write_dataset ({error})") from error
-    os.makedirs(parent, exist_ok=True)
-    temporary = f"{directory}.tmp-{os.getpid()}"
-    shutil.rmtree(temporary, ignore_errors=True)
-    write_dataset(layout, temporary, num, seed)
-    open(os.path.join(temporary, ".complete"), "w").close()
-    try:
-        os.rename(temporary, directory)
-    except OSError:  # another process finished first, or a stale incomplete folder is in the way
-        if os.path.isfile(os.path.join(directory, ".complete")):
-            shutil.rmtree(temporary, ignore_errors=True)
-        else:
-            shutil.rmtree(directory, ignore_errors=True)
-            os.rename(temporary, directory)
-    return directory
+    return str(write_dataset(layout, os.path.join(parent, f"{layout}-{num}-{seed}"), num, seed))
 
 
 def _default_colorization_stats(reader, image_size, reader_options, stats_directory):

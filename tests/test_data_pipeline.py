@@ -1,7 +1,5 @@
 """data.load pipelines: target shapes/dtypes, decoding, resize rules, frames=2, augmentation, Lab, statistics."""
 import os
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -322,27 +320,21 @@ def test_median_frequency_weights_hand_computed():
 # ---------------------------------------------------------------- synthetic
 
 
-def test_synthetic_writes_once_and_reads_through_the_layout_reader(tmp_path, monkeypatch):
-    calls = []
+def test_synthetic_writes_once_and_reads_through_the_layout_reader(tmp_path):
+    from data.synthetic import MANIFEST_NAME
 
-    def write_dataset(layout, out_dir, num, seed):
-        calls.append((layout, num, seed))
-        data_trees.kitti_tree(out_dir, count=num, seed=seed)
-
-    fake = types.ModuleType("data.synthetic")
-    fake.write_dataset = write_dataset
-    monkeypatch.setitem(sys.modules, "data.synthetic", fake)
-    monkeypatch.setattr(data, "synthetic", fake, raising=False)
     options = dict(layout="kitti", num=4, seed=3, cache_dir=str(tmp_path), image_size=SMALL)
     first = elements(data.load("synthetic", None, "trainval", ["segmentation", "depth"], **options))
+    tree = tmp_path / "kitti-4-3"
+    assert os.path.isfile(tree / MANIFEST_NAME) and len(first) == 4  # complete, and read by the kitti reader
+    written = {path: path.stat().st_mtime_ns for path in tree.rglob("*.png")}
     again = elements(data.load("synthetic", None, "trainval", ["segmentation", "depth"], **options))
-    assert calls == [("kitti", 4, 3)] and len(first) == 4
-    assert os.path.isfile(tmp_path / "kitti-4-3" / ".complete")
     np.testing.assert_array_equal(first[0][0]["image"], again[0][0]["image"])
     pipeline._STATS_MEMORY.clear()
     elements(data.load("synthetic", None, "val", ["colorization"], **options))
-    assert os.path.isfile(tmp_path / "kitti-4-3" / "colorization_stats_20x60.json")
-    assert calls == [("kitti", 4, 3)]  # the statistics pass read the same cached tree
+    assert os.path.isfile(tree / "colorization_stats_20x60.json")
+    # neither the second load nor the statistics pass wrote the tree again
+    assert {path: path.stat().st_mtime_ns for path in tree.rglob("*.png")} == written
     with pytest.raises(ValueError, match="layout"):
         data.load("synthetic", None, "train", [], layout="nuscenes", cache_dir=str(tmp_path))
 
