@@ -74,7 +74,7 @@ def load(dataset, root, split, tasks, frames=1, image_size=(224, 384), batch_siz
     if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
         raise ValueError(f"batch_size must be None or a positive int, got {batch_size!r}")
     pipeline_options = {**PIPELINE_DEFAULTS, **{k: options.pop(k) for k in list(options) if k in PIPELINE_DEFAULTS}}
-    reader, stats_directory = _make_reader(dataset, root, options)
+    reader, stats_directory = make_reader(dataset, root, options)
     examples = reader.list_examples(split, tasks, frames, pipeline_options["depth_input"])
     if not examples:
         raise ValueError(f"Split {split!r} of {dataset!r} at {reader.root} is empty (no complete examples found).")
@@ -144,7 +144,7 @@ def _check_image_size(image_size):
     return height, width
 
 
-def _make_reader(dataset, root, options):
+def make_reader(dataset, root, options):
     """Reader for ``dataset``; for "synthetic", writes (once) and reads a generated tree.
 
     Returns (reader, folder for the colorization statistics json or None). Consumed options are popped.

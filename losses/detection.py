@@ -16,9 +16,15 @@ lambda_noobj=0.5 are YOLOv1's.
 
 y_true is the padded box tensor (B, N_max, 5) [ymin, xmin, ymax, xmax, class_id] (class_id -1 = padding);
 y_pred the raw head output (B, Hc, Wc, 5 + num_classes). keras.ops only.
+
+An image whose first row has class_id UNLABELLED (-2) has no detection labels at all (e.g. a KITTI semantics image
+trained beside KITTI object images, Leang et al.); its loss is 0, so its empty grid does not teach "no objects".
 """
 import keras
 from keras import ops
+
+
+UNLABELLED = -2
 
 
 def _box_coding():
@@ -108,7 +114,8 @@ class DetectionLoss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         terms = self.terms(y_true, y_pred)
-        return terms["objectness"] + terms["no_objectness"] + terms["box"] + terms["class"]
+        labelled = ops.cast(ops.not_equal(ops.cast(y_true[:, 0, 4], "float32"), float(UNLABELLED)), "float32")
+        return labelled * (terms["objectness"] + terms["no_objectness"] + terms["box"] + terms["class"])
 
     def get_config(self):
         config = super().get_config()

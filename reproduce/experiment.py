@@ -1,0 +1,86 @@
+"""An experiment is data: everything one training run of a paper's table needs, and nothing computed.
+
+Paper modules (reproduce/neurall.py, ...) declare `Experiment`s and the tables that read their metrics; one runner
+(reproduce/runner.py) trains and evaluates any of them. Two tables that need the same run name the same
+experiment, so it is trained once.
+"""
+import dataclasses
+import hashlib
+import json
+
+#: Bump when a change to the runner makes earlier cached runs incomparable.
+RUNNER_VERSION = 1
+
+BUILDERS = ("build_segnet", "build_auxnet", "build_msnet2", "build_rnnet2", "build_fusenet", "build_multitask",
+            "build_multinet_pp", "build_detseg", "build_selfsup")
+INITIALISATIONS = ("random", "imagenet")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Experiment:
+    """One training run.
+
+    name: unique id, also the run folder's prefix (e.g. "auxnet-twb-kitti").
+    builder / builder_options: a `models` builder and its keyword arguments (class counts included).
+    dataset: "kitti", "cityscapes", "synthia", "woodscape" or "kitti_detseg" (see reproduce.datasets).
+    class_set: key of reproduce.class_sets for the segmentation labels, or None.
+    frames: 1, or 2 for two-frame models (input `previous_image`).
+    weighting / weighting_options: a `losses.weighting` strategy.
+    losses: {task: "mae"} overrides of the default per-task loss (AuxNet's MAE depth loss).
+    init: "random", "imagenet", or "encoder:NAME" / "model:NAME" to start from another experiment's trained
+        encoder / whole network (matching layers by name).
+    optimizer "adam" with learning_rate, beta_1, beta_2; batch_size; epochs.
+    monitor / monitor_mode: the validation log that picks the kept (best) epoch.
+    train_split / val_split and data_options (reader and pipeline options, e.g. split_scheme="leang").
+    choice: why a value the paper does not give was chosen (shown in the tables' notes).
+    """
+
+    name: str
+    builder: str
+    dataset: str
+    builder_options: dict = dataclasses.field(default_factory=dict)
+    class_set: str = None
+    frames: int = 1
+    weighting: str = "equal"
+    weighting_options: dict = dataclasses.field(default_factory=dict)
+    losses: dict = dataclasses.field(default_factory=dict)
+    init: str = "imagenet"
+    optimizer: str = "adam"
+    learning_rate: float = 1e-4
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    batch_size: int = 8
+    epochs: int = 100
+    monitor: str = "val_loss"
+    monitor_mode: str = "min"
+    train_split: str = "train"
+    val_split: str = "val"
+    data_options: dict = dataclasses.field(default_factory=dict)
+    choice: str = ""
+
+    def __post_init__(self):
+        if self.builder not in BUILDERS:
+            raise ValueError(f"experiment {self.name!r}: unknown builder {self.builder!r}; known: {BUILDERS}.")
+        kind, _, dependency = self.init.partition(":")
+        if not (self.init in INITIALISATIONS or (kind in ("encoder", "model") and dependency)):
+            raise ValueError(f"experiment {self.name!r}: init={self.init!r} must be 'random', 'imagenet', "
+                             f"'encoder:NAME' or 'model:NAME'.")
+
+    @property
+    def dependency(self):
+        """Name of the experiment whose trained weights this one starts from, or None."""
+        kind, _, name = self.init.partition(":")
+        return name if kind in ("encoder", "model") else None
+
+    def config(self):
+        """The experiment as plain data (without its name and notes), for hashing and config.json."""
+        values = dataclasses.asdict(self)
+        values.pop("name")
+        values.pop("choice")
+        return values
+
+
+def config_hash(config):
+    """Short stable hash of a JSON-able configuration."""
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]

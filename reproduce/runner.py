@@ -1,0 +1,450 @@
+"""Trains and evaluates one `Experiment`: the one runner behind every table.
+
+A run lives in OUT/runs/<experiment>-<hash>/, the hash covering its full configuration (experiment, data, budget,
+seed, initialisation, and the run it starts from):
+    config.json       what was run
+    history.csv       per-epoch logs (loss, {task}_loss, {task}_weight, val_...)
+    tensorboard/      the same logs for TensorBoard
+    backup/           keras.callbacks.BackupAndRestore state while training (resume after a kill)
+    best.weights.h5   the weights of the best epoch by the experiment's monitor
+    model.keras       the best model (kept unless --quick without --keep-models)
+    init.weights.npz  layer weights that later experiments start from (only when one does)
+    metrics.json      the scores on the validation split; written last, so its presence means "done"
+    failed.json       why the last attempt failed (NaN loss, bad data, ...); retried on the next invocation
+Every file the runner writes itself is written atomically.
+"""
+import csv
+import dataclasses
+import math
+import os
+import time
+import traceback
+
+from reproduce import class_sets, evaluation
+from reproduce.atomic import atomic_path, write_json
+from reproduce.datasets import DataSources
+from reproduce.experiment import RUNNER_VERSION, config_hash
+
+IMAGE_SIZE = (224, 384)
+QUICK = {"epochs": 1, "steps_per_epoch": 2, "batch_size": 2, "val_images": 2}
+#: below this many training steps, tracing the graph (30-40 s for ResNet-50 on CPU) costs more than it saves
+EAGER_BELOW_STEPS = 40
+DEFAULT_BACKBONES = {"build_detseg": "resnet10", "build_selfsup": "resnet18"}
+
+
+class RunFailed(RuntimeError):
+    """A run that could not finish; the message is what the tables print after "failed: "."""
+
+
+@dataclasses.dataclass
+class Settings:
+    """How this invocation runs experiments (command-line options), shared by all of them."""
+
+    out: str
+    sources: DataSources
+    quick: bool = False
+    epochs: int = None
+    batch_size: int = None
+    train_images: int = None
+    val_images: int = None
+    seed: int = 0
+    force: bool = False
+    keep_models: bool = None
+    eager: str = "auto"
+    pretrained: dict = dataclasses.field(default_factory=dict)
+    progress: bool = True
+    image_size: tuple = IMAGE_SIZE
+
+    @property
+    def runs_dir(self):
+        return os.path.join(self.out, "runs")
+
+    def keeps_models(self):
+        return (not self.quick) if self.keep_models is None else self.keep_models
+
+
+@dataclasses.dataclass
+class Budget:
+    epochs: int
+    batch_size: int
+    steps_per_epoch: int
+    val_images: int
+
+
+def budget(experiment, settings):
+    """Epochs, batch size and steps of a run: the paper's, or --quick's, or the command line's overrides."""
+    quick = QUICK if settings.quick else {}
+    epochs = settings.epochs or quick.get("epochs") or experiment.epochs
+    batch_size = settings.batch_size or quick.get("batch_size") or experiment.batch_size
+    steps = None
+    if settings.train_images:
+        steps = max(1, math.ceil(settings.train_images / batch_size))
+    elif settings.quick:
+        steps = quick["steps_per_epoch"]
+    val_images = settings.val_images or quick.get("val_images")
+    return Budget(epochs, batch_size, steps, val_images)
+
+
+class Plan:
+    """The experiments known to this invocation (all papers', so `init` can name any of them), by name."""
+
+    def __init__(self, experiments, settings):
+        self.experiments = {}
+        for experiment in experiments:
+            known = self.experiments.get(experiment.name)
+            if known is not None and known.config() != experiment.config():
+                raise ValueError(f"two different experiments are named {experiment.name!r}")
+            self.experiments[experiment.name] = experiment
+        self.settings = settings
+        self._configs = {}
+
+    def __getitem__(self, name):
+        if name not in self.experiments:
+            raise KeyError(f"no experiment named {name!r}")
+        return self.experiments[name]
+
+    def order(self, names):
+        """`names` and the runs they start from, dependencies first, each once."""
+        ordered, seen = [], set()
+
+        def visit(name, trail=()):
+            if name in trail:
+                raise ValueError(f"experiments start from each other in a cycle: {' -> '.join(trail + (name,))}")
+            if name in seen:
+                return
+            dependency = self[name].dependency
+            if dependency:
+                visit(dependency, trail + (name,))
+            seen.add(name)
+            ordered.append(name)
+
+        for name in names:
+            visit(name)
+        return ordered
+
+    def initialisation(self, experiment):
+        """(init actually used, note): ImageNet falls back to random when no pretrained file is at hand."""
+        if experiment.init != "imagenet":
+            return experiment.init, ""
+        from models.encoders import resolve_weights
+
+        backbone = experiment.builder_options.get("backbone", DEFAULT_BACKBONES.get(experiment.builder, "resnet50"))
+        request = self.settings.pretrained.get(backbone, "imagenet")
+        try:
+            return f"imagenet:{resolve_weights(backbone, request)}", ""
+        except (FileNotFoundError, ValueError) as error:
+            return "random", (f"ImageNet initialisation asked for, but no pretrained {backbone} file was found, so "
+                              f"the encoder starts from random weights ({str(error).split('. ')[0]}).")
+
+    def config(self, name):
+        """The full configuration of a run (what its hash covers)."""
+        if name not in self._configs:
+            experiment = self[name]
+            settings = self.settings
+            init, _ = self.initialisation(experiment)
+            dependency = experiment.dependency
+            config = {
+                "experiment": experiment.config(),
+                "budget": dataclasses.asdict(budget(experiment, settings)),
+                "data": settings.sources.identity(experiment.dataset),
+                "image_size": list(settings.image_size),
+                "seed": settings.seed,
+                "init": init,
+                "starts_from": self.run_id(dependency) if dependency else None,
+                "runner_version": RUNNER_VERSION,
+            }
+            self._configs[name] = config
+        return self._configs[name]
+
+    def run_id(self, name):
+        return f"{name}-{config_hash(self.config(name))}"
+
+    def run_dir(self, name):
+        return os.path.join(self.settings.runs_dir, self.run_id(name))
+
+    def result(self, name):
+        """metrics dict of a finished run, {"failed": reason} of a failed one, or None."""
+        import json
+
+        folder = self.run_dir(name)
+        for file_name in ("metrics.json", "failed.json"):
+            path = os.path.join(folder, file_name)
+            if os.path.isfile(path):
+                with open(path) as handle:
+                    return json.load(handle)
+        return None
+
+    def status(self, name):
+        result = self.result(name)
+        if result is not None:
+            return f"failed: {result['failed']}" if "failed" in result else "done"
+        return "partial" if os.path.isdir(os.path.join(self.run_dir(name), "backup")) else "to run"
+
+    def needed_as_start(self, names):
+        return {self[name].dependency for name in names if self[name].dependency}
+
+
+def run(plan, name, keep_init=False, label=None):
+    """Trains and evaluates experiment `name` unless a finished run with the same configuration exists (or
+    --force). Returns its metrics; raises RunFailed (after writing failed.json) when it cannot finish."""
+    settings = plan.settings
+    folder = plan.run_dir(name)
+    done = os.path.join(folder, "metrics.json")
+    init_file = os.path.join(folder, "init.weights.npz")
+    if os.path.isfile(done) and not settings.force and (not keep_init or os.path.isfile(init_file)):
+        return plan.result(name)
+    os.makedirs(folder, exist_ok=True)
+    failed = os.path.join(folder, "failed.json")
+    if os.path.isfile(failed):
+        os.remove(failed)
+    try:
+        metrics = _train_and_evaluate(plan, name, folder, keep_init, label or name)
+    except KeyboardInterrupt:
+        raise
+    except Exception as error:  # the run failed; the reason goes to its table cells and the others go on
+        reason = _reason(error)
+        write_json(failed, {"failed": reason, "traceback": traceback.format_exc()})
+        raise RunFailed(reason) from error
+    write_json(done, metrics)
+    plan._configs.pop(name, None)
+    return metrics
+
+
+def _reason(error):
+    from models import NonFiniteLossError
+
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if isinstance(error, NonFiniteLossError):
+        return f"NaN/Inf loss: {text}"
+    return f"{type(error).__name__}: {text}"[:300]
+
+
+def build_model(experiment, init, image_size=IMAGE_SIZE):
+    import models
+
+    options = dict(experiment.builder_options)
+    options["input_shape"] = tuple(image_size) + (3,)
+    options["weights"] = init.partition(":")[2] if init.startswith("imagenet:") else None
+    return getattr(models, experiment.builder)(**options)
+
+
+def data_tasks(model_tasks):
+    """The targets the pipeline must give for the model's tasks (stereo self-supervision needs the right image)."""
+    return ["right_image" if task == "disparity" else task for task in model_tasks]
+
+
+def _train_and_evaluate(plan, name, folder, keep_init, label):
+    import keras
+
+    experiment = plan[name]
+    settings = plan.settings
+    config = plan.config(name)
+    write_json(os.path.join(folder, "config.json"), {"name": name, **config})
+    plan_budget = budget(experiment, settings)
+    keras.utils.set_random_seed(settings.seed)
+    started = time.time()
+
+    model = build_model(experiment, config["init"], settings.image_size)
+    if experiment.dependency:
+        dependency = plan.run_dir(experiment.dependency)
+        copy_layer_weights(model, os.path.join(dependency, "init.weights.npz"),
+                           only_encoder=experiment.init.startswith("encoder:"))
+    train, steps = training_data(experiment, settings, plan_budget, model.tasks)
+    validation = validation_data(experiment, settings, plan_budget, model.tasks)
+    eager = settings.eager == "always" or (settings.eager == "auto"
+                                           and plan_budget.epochs * steps < EAGER_BELOW_STEPS)
+    model.compile(optimizer=keras.optimizers.Adam(experiment.learning_rate, beta_1=experiment.beta_1,
+                                                  beta_2=experiment.beta_2),
+                  weighting=experiment.weighting, weighting_options=experiment.weighting_options or None,
+                  loss=_losses(experiment, model) or None, run_eagerly=eager)
+    best = os.path.join(folder, "best.weights.h5")
+    callbacks = [
+        keras.callbacks.BackupAndRestore(os.path.join(folder, "backup"), double_checkpoint=True),
+        keras.callbacks.CSVLogger(os.path.join(folder, "history.csv"), append=True),
+        AtomicBestCheckpoint(best, experiment.monitor, experiment.monitor_mode,
+                             previous_best(os.path.join(folder, "history.csv"), experiment.monitor,
+                                           experiment.monitor_mode)),
+        keras.callbacks.TensorBoard(os.path.join(folder, "tensorboard"), write_graph=False, profile_batch=0),
+    ]
+    if settings.progress:
+        callbacks.append(RunProgress(label, plan_budget.epochs, steps))
+    model.fit(train, validation_data=validation, epochs=plan_budget.epochs, steps_per_epoch=steps, verbose=0,
+              callbacks=callbacks)
+    if os.path.isfile(best):
+        model.load_weights(best)
+    metrics = evaluation.evaluate(model, experiment, settings, plan_budget, folder)
+    metrics["params"] = int(sum(math.prod(w.shape) for w in _network_weights(model)))
+    metrics["train_seconds"] = round(time.time() - started, 1)
+    metrics["epochs"] = plan_budget.epochs
+    metrics["init"] = config["init"]
+    if keep_init:
+        save_layer_weights(model, os.path.join(folder, "init.weights.npz"))
+    if settings.keeps_models():
+        with atomic_path(os.path.join(folder, "model.keras")) as temporary:
+            model.save(temporary)
+    return metrics
+
+
+def _network_weights(model):
+    """The network's own weights: not the weighting strategy's few variables."""
+    strategy = {id(v) for v in getattr(model.weighting, "variables", [])}
+    return [w for w in model.weights if id(w) not in strategy]
+
+
+def _losses(experiment, model):
+    import losses
+
+    overrides = {}
+    for task, kind in experiment.losses.items():
+        overrides[task] = losses.default_loss(task, kind=kind)
+    return overrides
+
+
+def training_data(experiment, settings, plan_budget, tasks):
+    """(dataset, steps per epoch) of the experiment's training split."""
+    sources = settings.sources
+    class_set = class_sets.get(experiment.class_set) if experiment.class_set else None
+    if experiment.dataset == "kitti_detseg":
+        ds, size = sources.load_detseg_training(experiment.train_split, class_set, plan_budget.batch_size,
+                                                settings.seed, settings.image_size, **experiment.data_options)
+        steps = math.ceil(size / plan_budget.batch_size)
+    else:
+        ds = sources.load(experiment.dataset, experiment.train_split, data_tasks(tasks),
+                          frames=experiment.frames, class_set=class_set, batch_size=plan_budget.batch_size,
+                          shuffle=True, seed=settings.seed, image_size=settings.image_size,
+                          **experiment.data_options)
+        steps = int(ds.cardinality())
+    if plan_budget.steps_per_epoch:
+        steps = min(steps, plan_budget.steps_per_epoch)
+        ds = ds.take(steps)
+    if steps < 1:
+        raise ValueError(f"the {experiment.train_split} split of {experiment.dataset} gives no batch")
+    return ds, steps
+
+
+def validation_data(experiment, settings, plan_budget, tasks):
+    """The validation split for the per-epoch monitor (losses only; scores come from reproduce.evaluation)."""
+    if experiment.dataset == "kitti_detseg":
+        return None  # two disjoint sets: the monitor reads training logs (see the experiment's monitor)
+    class_set = class_sets.get(experiment.class_set) if experiment.class_set else None
+    ds = settings.sources.load(experiment.dataset, experiment.val_split, data_tasks(tasks),
+                               frames=experiment.frames, class_set=class_set, batch_size=plan_budget.batch_size,
+                               image_size=settings.image_size, **experiment.data_options)
+    if plan_budget.val_images:
+        ds = ds.take(math.ceil(plan_budget.val_images / plan_budget.batch_size))
+    return ds
+
+
+def save_layer_weights(model, path):
+    """Every layer's weights by layer name (the encoder as one sub-model), for `init="model:..."`/"encoder:..."."""
+    import numpy as np
+
+    arrays = {}
+    for layer in model.layers:
+        for index, value in enumerate(layer.get_weights()):
+            arrays[f"{layer.name}/{index}"] = value
+    with atomic_path(path) as temporary:
+        np.savez(temporary, **arrays)
+
+
+def copy_layer_weights(model, path, only_encoder=False):
+    """Loads the layers of `path` (save_layer_weights) whose names and shapes match; the encoder must match."""
+    import numpy as np
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: the run this experiment starts from kept no weights")
+    with np.load(path) as stored:
+        saved = {key: stored[key] for key in stored.files}
+    copied = 0
+    for layer in model.layers:
+        if only_encoder and "encoder" not in layer.name:
+            continue
+        current = layer.get_weights()
+        values = [saved.get(f"{layer.name}/{i}") for i in range(len(current))]
+        if current and all(v is not None and v.shape == c.shape for v, c in zip(values, current)):
+            layer.set_weights(values)
+            copied += 1
+        elif "encoder" in layer.name and current:
+            raise ValueError(f"{path}: its {layer.name!r} does not fit this model's (other backbone or input size)")
+    if copied == 0:
+        raise ValueError(f"{path}: no layer of this model matches the stored weights")
+    return copied
+
+
+def previous_best(history_path, monitor, mode):
+    """The best monitored value of an interrupted run's history, so a resumed run keeps its best checkpoint."""
+    values = [float(row[monitor]) for row in read_history(history_path) if row.get(monitor) not in (None, "")]
+    values = [v for v in values if math.isfinite(v)]
+    if not values:
+        return None
+    return min(values) if mode == "min" else max(values)
+
+
+def read_history(path):
+    """Rows of history.csv, one per epoch (a resumed run may have written an epoch twice: the last row wins)."""
+    if not os.path.isfile(path):
+        return []
+    with open(path, newline="") as handle:
+        rows = {}
+        for row in csv.DictReader(handle):
+            if row.get("epoch") not in (None, ""):
+                rows[int(row["epoch"])] = row
+    return [rows[epoch] for epoch in sorted(rows)]
+
+
+def _keras_callback_base():
+    import keras
+
+    return keras.callbacks.Callback
+
+
+class AtomicBestCheckpoint(_keras_callback_base()):
+    """Saves the weights of the best epoch by `monitor`, atomically (a kill never leaves half a file).
+
+    Without validation data the monitor falls back to the training log of the same name (without "val_").
+    """
+
+    def __init__(self, path, monitor, mode="min", best=None):
+        super().__init__()
+        self.path, self.monitor, self.mode, self.best = path, monitor, mode, best
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        value = logs.get(self.monitor, logs.get(self.monitor.removeprefix("val_")))
+        if value is None or not math.isfinite(float(value)):
+            return
+        value = float(value)
+        better = self.best is None or (value < self.best if self.mode == "min" else value > self.best)
+        if better:
+            self.best = value
+            with atomic_path(self.path) as temporary:
+                self.model.save_weights(temporary)
+
+
+class RunProgress(_keras_callback_base()):
+    """One progress bar per run: label, epoch, step bar, loss and ETA (tqdm)."""
+
+    def __init__(self, label, epochs, steps):
+        super().__init__()
+        self.label, self.epochs, self.steps = label, epochs, steps
+        self.bar = None
+
+    def on_train_begin(self, logs=None):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=self.epochs * self.steps, desc=self.label, unit="step", leave=True, dynamic_ncols=True)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.bar.n = epoch * self.steps
+        self.bar.set_postfix_str(f"epoch {epoch + 1}/{self.epochs}")
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.bar.update(1)
+        if logs and "loss" in logs:
+            self.bar.set_postfix_str(f"epoch {self._epoch() + 1}/{self.epochs} loss {float(logs['loss']):.4g}")
+
+    def _epoch(self):
+        return min(self.bar.n // max(self.steps, 1), self.epochs - 1)
+
+    def on_train_end(self, logs=None):
+        self.bar.close()
