@@ -258,21 +258,26 @@ def _train_and_evaluate(plan, name, folder, keep_init, label):
                   weighting=experiment.weighting, weighting_options=experiment.weighting_options or None,
                   loss=_losses(experiment, model) or None, run_eagerly=eager)
     best = os.path.join(folder, "best.weights.h5")
+    history = os.path.join(folder, "history.csv")
     callbacks = [
         keras.callbacks.BackupAndRestore(os.path.join(folder, "backup"), double_checkpoint=True),
-        keras.callbacks.CSVLogger(os.path.join(folder, "history.csv"), append=True),
-        AtomicBestCheckpoint(best, experiment.monitor, experiment.monitor_mode,
-                             previous_best(os.path.join(folder, "history.csv"), experiment.monitor,
-                                           experiment.monitor_mode)),
+        keras.callbacks.CSVLogger(history, append=True),
         keras.callbacks.TensorBoard(os.path.join(folder, "tensorboard"), write_graph=False, profile_batch=0),
     ]
+    if experiment.monitor:  # None keeps the last epoch
+        callbacks.append(AtomicBestCheckpoint(best, experiment.monitor, experiment.monitor_mode,
+                                              previous_best(history, experiment.monitor, experiment.monitor_mode)))
     if settings.progress:
         callbacks.append(RunProgress(label, plan_budget.epochs, steps))
     model.fit(train, validation_data=validation, epochs=plan_budget.epochs, steps_per_epoch=steps, verbose=0,
               callbacks=callbacks)
-    if os.path.isfile(best):
+    if experiment.monitor and os.path.isfile(best):
         model.load_weights(best)
     metrics = evaluation.evaluate(model, experiment, settings, plan_budget, folder)
+    last_epoch = (read_history(history) or [{}])[-1]
+    for task in model.tasks:
+        if last_epoch.get(f"{task}_weight") not in (None, ""):
+            metrics[f"weights/{task}"] = float(last_epoch[f"{task}_weight"])
     metrics["params"] = int(sum(math.prod(w.shape) for w in _network_weights(model)))
     metrics["train_seconds"] = round(time.time() - started, 1)
     metrics["epochs"] = plan_budget.epochs

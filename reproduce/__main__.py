@@ -1,0 +1,130 @@
+"""python -m reproduce PAPER [--table N] [--quick] [--data-root NAME=DIR ...] [--out DIR] [--epochs N]
+[--batch-size N] [--train-images N] [--seed N] [--force] [--list]
+
+Regenerates the tables and figures of a paper (neurall, multinet_pp, auxnet, task_weighting, selfsup, or all) at
+224x384 beside the paper's printed numbers. Datasets without --data-root are generated synthetically in their
+official layout, and the tables say so.
+"""
+import argparse
+import math
+import os
+import shlex
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+PAPER_CHOICES = ("neurall", "multinet_pp", "auxnet", "task_weighting", "selfsup", "all")
+
+
+def parser():
+    from reproduce.datasets import OPTION_ROOTS, ROOT_NAMES
+
+    p = argparse.ArgumentParser(prog="python -m reproduce", description=__doc__.split("\n\n")[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("paper", choices=PAPER_CHOICES, help="which paper's tables to reproduce")
+    p.add_argument("--table", type=int, metavar="N", help="only table N of the paper (and no figures)")
+    p.add_argument("--quick", action="store_true",
+                   help="1 epoch of 2 steps at batch 2 per run, still 224x384: checks that everything runs")
+    p.add_argument("--data-root", action="append", default=[], metavar="NAME=DIR",
+                   help=f"a real dataset copy; NAME in {', '.join(ROOT_NAMES + tuple(OPTION_ROOTS))}")
+    p.add_argument("--out", default="results", help="output folder (default: results)")
+    p.add_argument("--epochs", type=_positive, help="epochs per run instead of the paper's")
+    p.add_argument("--batch-size", type=_positive, help="batch size instead of the paper's")
+    p.add_argument("--train-images", type=_positive, help="training images per epoch (a medium run)")
+    p.add_argument("--val-images", type=_positive, help="evaluate on the first N validation images only")
+    p.add_argument("--synthetic-scenes", type=_positive,
+                   help="scenes per synthetic dataset (default 12 with --quick, else 200 or enough for "
+                        "--train-images)")
+    p.add_argument("--seed", type=int, default=0, help="seed of data order and initialisation (default 0)")
+    p.add_argument("--pretrained", action="append", default=[], metavar="BACKBONE=FILE",
+                   help="ImageNet weights of an encoder (resnet18 or resnet10: a .weights.h5 of that encoder; "
+                        "resnet50 is found in the Keras cache)")
+    p.add_argument("--keep-models", action="store_true", help="keep each run's model.keras even with --quick")
+    p.add_argument("--eager", choices=("auto", "always", "never"), default="auto",
+                   help="run training steps eagerly: auto = when a run has fewer than 40 steps (tracing the "
+                        "graph costs more than it saves)")
+    p.add_argument("--force", action="store_true", help="retrain runs that are already in the cache")
+    p.add_argument("--list", action="store_true", help="list the runs of the selection with their status")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _pretrained(p, values):
+    from models.encoders import BACKBONES
+
+    files = {}
+    for value in values:
+        backbone, separator, path = value.partition("=")
+        if not separator or backbone not in BACKBONES:
+            p.error(f"--pretrained {value!r} must be BACKBONE=FILE with BACKBONE in {', '.join(BACKBONES)}")
+        if not os.path.isfile(path):
+            p.error(f"--pretrained {value!r}: no such file")
+        files[backbone] = os.path.abspath(path)
+    return files
+
+
+def synthetic_scenes(args):
+    if args.synthetic_scenes:
+        return args.synthetic_scenes
+    if args.train_images:
+        return max(12, math.ceil(args.train_images / 0.6) + 2)  # the smallest train share is Leang's 60 %
+    return 12 if args.quick else 200
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    p = parser()
+    args = p.parse_args(argv)
+    from reproduce import papers
+    from reproduce.datasets import DataRootError, DataSources, parse_data_roots
+    from reproduce.runner import Settings
+
+    chosen = papers.PAPERS if args.paper == "all" else (args.paper,)
+    table = None
+    if args.table is not None:
+        if args.paper == "all":
+            p.error("--table needs one paper, not 'all'")
+        table = f"table{args.table}"
+        valid = papers.table_keys(args.paper)
+        if table not in valid:
+            p.error(f"--table {args.table}: {args.paper} has tables "
+                    f"{', '.join(k.removeprefix('table') for k in valid)}")
+    try:
+        roots = parse_data_roots(args.data_root)
+    except DataRootError as error:
+        p.error(str(error))
+    out = os.path.abspath(args.out)
+    sources = DataSources(roots, os.path.join(out, "synthetic"), synthetic_scenes(args), args.seed)
+    settings = Settings(out=out, sources=sources, quick=args.quick, epochs=args.epochs, batch_size=args.batch_size,
+                        train_images=args.train_images, val_images=args.val_images, seed=args.seed,
+                        force=args.force, keep_models=True if args.keep_models else None, eager=args.eager,
+                        pretrained=_pretrained(p, args.pretrained), progress=not args.no_progress)
+    selection = papers.Selection(chosen, table)
+    if args.list:
+        for name, status, folder in papers.listing(selection, settings):
+            print(f"{status:<10} {name:<55} {folder}")
+        return 0
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()  # same seed, same machine: the same numbers
+    command = "python -m reproduce " + " ".join(shlex.quote(a) for a in argv)
+    try:
+        _, failures = papers.reproduce(selection, settings, command)
+    except KeyboardInterrupt:
+        print("\nInterrupted: finished runs are kept; run the same command again to resume.", file=sys.stderr)
+        return 130
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""The five papers' modules, and the reproduction of a selection of their tables and figures: train what is
+missing (dependencies first, each run once), then write every table, figure and the HTML report.
+"""
+import dataclasses
+import importlib
+import os
+import subprocess
+import time
+
+from reproduce import tables as table_lib
+from reproduce.runner import Plan, RunFailed, run
+
+PAPERS = ("neurall", "multinet_pp", "auxnet", "task_weighting", "selfsup")
+
+
+def module(paper):
+    return importlib.import_module(f"reproduce.{paper}")
+
+
+def all_experiments():
+    """Every paper's experiments (a table may read runs another paper declares)."""
+    experiments = {}
+    for paper in PAPERS:
+        for experiment in module(paper).EXPERIMENTS:
+            experiments.setdefault(experiment.name, experiment)
+    return list(experiments.values())
+
+
+def table_keys(paper):
+    return [table.key for table in module(paper).TABLES]
+
+
+@dataclasses.dataclass
+class Selection:
+    papers: tuple
+    table: str = None  # "table3"; None = every table and figure of the papers
+
+    def tables(self):
+        return [table for paper in self.papers for table in module(paper).TABLES
+                if self.table is None or table.key == self.table]
+
+    def figures(self):
+        if self.table is not None:
+            return []
+        return [(paper, key, make) for paper in self.papers for key, make in module(paper).FIGURES]
+
+    def experiments(self):
+        names = []
+        for table in self.tables():
+            names += [name for name in table.experiments() if name not in names]
+        return names
+
+
+def where_used(selection):
+    """experiment name -> 'paper tableN row' of its first cell, for progress lines."""
+    used = {}
+    for table in selection.tables():
+        for row in table.rows:
+            for cell in row.cells:
+                for name in cell.experiments():
+                    used.setdefault(name, f"{table.paper} {table.key} {' '.join(row.labels)}")
+    return used
+
+
+def git_commit():
+    folder = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=folder, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return commit + (" (with uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+
+
+def header(table, plan, command, commit):
+    settings = plan.settings
+    lines = [f"Datasets: {settings.sources.describe(d)}" for d in table.datasets]
+    if settings.quick:
+        lines.append("Budget: --quick, 1 epoch of 2 steps at batch 2 per run: a check that everything runs, "
+                     "NOT a result")
+    else:
+        budgets = sorted({(plan.config(n)["budget"]["epochs"], plan.config(n)["budget"]["batch_size"],
+                           plan.config(n)["budget"]["steps_per_epoch"]) for n in table.experiments()})
+        lines.append("Budget: " + "; ".join(f"{e} epochs, batch {b}" + (f", {s} steps per epoch" if s else "")
+                                            for e, b, s in budgets))
+    inits = sorted({plan.initialisation(plan[n])[1] for n in table.experiments()} - {""})
+    lines += [f"Initialisation: {note}" for note in inits]
+    lines += [f"Commit: {commit}", f"Command: {command}"]
+    return lines
+
+
+def reproduce(selection, settings, command, echo=print):
+    """Runs the selection; returns (finished, failed, reused) run counts. Tables are written even when
+    interrupted, so what has finished is never lost."""
+    plan = Plan(all_experiments(), settings)
+    wanted = selection.experiments()
+    order = plan.order(wanted)
+    starts = plan.needed_as_start(order)
+    used = where_used(selection)
+    counts = {"trained": 0, "reused": 0, "failed": 0}
+    failures = {}
+    started = time.time()
+    try:
+        for index, name in enumerate(order, 1):
+            dependency = plan[name].dependency
+            if dependency in failures:
+                failures[name] = f"starts from {dependency}, which failed"
+                echo(f"{name}: skipped: {failures[name]}")
+                continue
+            was_done = plan.status(name) == "done" and not settings.force
+            label = f"[{index}/{len(order)}] {used.get(name, name)} ({name})"
+            try:
+                run(plan, name, keep_init=name in starts, label=label)
+                counts["reused" if was_done else "trained"] += 1
+            except RunFailed as error:
+                failures[name] = str(error)
+                counts["failed"] += 1
+                echo(f"{label}: failed: {error}")
+    finally:
+        write_outputs(selection, plan, command, failures)
+    minutes = (time.time() - started) / 60
+    echo(f"Done in {minutes:.1f} min: {counts['trained']} runs trained, {counts['reused']} reused from the cache, "
+         f"{len(failures)} failed. Tables in {settings.out}/<paper>/, "
+         f"report: {os.path.join(settings.out, 'report.html')}")
+    return counts, failures
+
+
+def statuses_of(plan, names, failures):
+    statuses = {}
+    for name in names:
+        statuses[name] = f"failed: {failures[name]}" if name in failures else plan.status(name)
+    return statuses
+
+
+def write_outputs(selection, plan, command, failures=None):
+    from reproduce.report import write_report
+
+    commit = git_commit()
+    failures = failures or {}
+    for table in selection.tables():
+        names = table.experiments()
+        statuses = statuses_of(plan, names, failures)
+        results = {name: plan.result(name) for name in names if statuses[name] == "done"}
+        run_ids = {name: plan.run_id(name) for name in names}
+        table_lib.write_table(os.path.join(plan.settings.out, table.paper), table, results, statuses, run_ids,
+                              header(table, plan, command, commit))
+    for paper, key, make in selection.figures():
+        make(plan, os.path.join(plan.settings.out, paper, f"{key}.png"))
+    write_report(plan.settings.out)
+
+
+def listing(selection, settings):
+    """(experiment, status, run folder) of every run the selection needs, dependencies first."""
+    plan = Plan(all_experiments(), settings)
+    return [(name, plan.status(name), plan.run_dir(name)) for name in plan.order(selection.experiments())]
