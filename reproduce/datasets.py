@@ -160,3 +160,30 @@ class DataSources:
         mixed = tf.data.Dataset.sample_from_datasets([detection, segmentation], weights=[s / sum(sizes) for s in sizes],
                                                      seed=seed, stop_on_empty_dataset=False)
         return mixed.batch(batch_size).prefetch(tf.data.AUTOTUNE), sum(sizes)
+
+    def find_unreadable_image(self, dataset, options):
+        """The first PNG of `dataset` that does not decode completely (e.g. corrupted in the middle while its
+        IEND chunk is intact, which the header checks cannot see), or None."""
+        from PIL import Image
+
+        from data.pipeline import PIPELINE_DEFAULTS
+
+        reader_options = {k: v for k, v in options.items() if k not in PIPELINE_DEFAULTS}
+        for part in self.components(dataset):
+            reader = self.reader(part, **reader_options)
+            for split in reader.splits:
+                examples = []
+                for tasks in ([t for t in reader.tasks if t != "motion" or reader.options.get("motion_root")], []):
+                    try:
+                        examples = reader.list_examples(split, tasks, 1)
+                        break
+                    except (ValueError, FileNotFoundError):
+                        continue
+                for example in examples:
+                    for path in example.files.values():
+                        try:
+                            with Image.open(path) as image:
+                                image.load()
+                        except Exception:  # any decoding failure names the file
+                            return path
+        return None

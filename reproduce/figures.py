@@ -80,9 +80,7 @@ def plot_curves(panels, path, title=None, ylabel="validation loss", xlabel="epoc
             _draw_curves(axis, panel_title, series, xlabel, ylabel)
         for axis in axes.flat[len(panels):]:
             axis.set_visible(False)
-        if title:
-            figure.suptitle(title, fontsize=13)
-        _save(figure, path)
+        _finish(figure, title, path)
     finally:
         plt.close(figure)
     return path
@@ -114,12 +112,16 @@ def plot_panel(rows, column_titles, path, title=None, row_titles=None):
                     axis.set_title(str(column_titles[column_index]), fontsize=11)
                 if column_index == 0 and row_titles and row_index < len(row_titles):
                     axis.set_ylabel(str(row_titles[row_index]), fontsize=11)
-        if title:
-            figure.suptitle(title, fontsize=13)
-        _save(figure, path)
+        _finish(figure, title, path)
     finally:
         plt.close(figure)
     return path
+
+
+def _finish(figure, title, path):
+    if title:
+        figure.suptitle(title, fontsize=13)
+    _save(figure, path)
 
 
 def _draw_curves(axis, panel_title, series, xlabel, ylabel):

@@ -17,6 +17,7 @@ import csv
 import dataclasses
 import math
 import os
+import shutil
 import time
 import traceback
 
@@ -193,6 +194,8 @@ def run(plan, name, keep_init=False, label=None):
     init_file = os.path.join(folder, "init.weights.npz")
     if os.path.isfile(done) and not settings.force and (not keep_init or os.path.isfile(init_file)):
         return plan.result(name)
+    if os.path.isfile(done) or settings.force:
+        shutil.rmtree(folder, ignore_errors=True)  # retrain from scratch: no stale history, best or backup
     os.makedirs(folder, exist_ok=True)
     failed = os.path.join(folder, "failed.json")
     if os.path.isfile(failed):
@@ -202,20 +205,24 @@ def run(plan, name, keep_init=False, label=None):
     except KeyboardInterrupt:
         raise
     except Exception as error:  # the run failed; the reason goes to its table cells and the others go on
-        reason = _reason(error)
+        reason = _reason(error, plan[name], settings)
         write_json(failed, {"failed": reason, "traceback": traceback.format_exc()})
         raise RunFailed(reason) from error
     write_json(done, metrics)
-    plan._configs.pop(name, None)
     return metrics
 
 
-def _reason(error):
+def _reason(error, experiment, settings):
     from models import NonFiniteLossError
 
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     if isinstance(error, NonFiniteLossError):
         return f"NaN/Inf loss: {text}"
+    if type(error).__name__ in ("InvalidArgumentError", "DataLossError"):
+        # TensorFlow's decoders do not name the file they choke on; find it
+        corrupt = settings.sources.find_unreadable_image(experiment.dataset, experiment.data_options)
+        if corrupt:
+            return f"unreadable image {corrupt} ({text[:120]})"
     return f"{type(error).__name__}: {text}"[:300]
 
 

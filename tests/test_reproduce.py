@@ -1,0 +1,238 @@
+"""python -m reproduce: experiments train, tables render with every paper cell, the cache, resume, determinism,
+failures and bad command lines. One table runs end to end at 224x384 with --quick (test_auxnet_table2_quick)."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from reproduce import __main__ as cli
+from reproduce import papers, paper_numbers, runner
+from reproduce.datasets import DataSources
+from reproduce.experiment import Experiment
+from reproduce.tables import format_number
+
+TINY = (64, 96)
+
+
+def _settings(tmp_path, **options):
+    sources = DataSources({}, str(tmp_path / "synthetic"), synthetic_num=8)
+    defaults = dict(out=str(tmp_path), sources=sources, quick=True, image_size=TINY, progress=False)
+    return runner.Settings(**{**defaults, **options})
+
+
+# ----------------------------------------------------------------------------------------- every experiment
+def _random_targets(model, batch=2):
+    rng = np.random.default_rng(0)
+    height, width = TINY
+    targets = {}
+    for task in model.tasks:
+        channels = int(model.output[task].shape[-1])
+        if task in ("segmentation", "motion", "colorization"):
+            targets[task] = rng.integers(0, channels, (batch, height, width)).astype("int32")
+        elif task == "depth":
+            targets[task] = rng.uniform(1, 50, (batch, height, width, 1)).astype("float32")
+        elif task == "disparity":
+            targets["right_image"] = rng.uniform(0, 255, (batch, height, width, 3)).astype("float32")
+        elif task == "detection":
+            boxes = -np.ones((batch, 50, 5), "float32")
+            boxes[:, 0] = [0.2, 0.2, 0.6, 0.5, 0]
+            targets[task] = boxes
+    return targets
+
+
+def test_every_experiment_builds_and_trains_one_step():
+    import keras
+
+    seen = set()
+    for experiment in papers.all_experiments():
+        # experiments differing only in data, budget or initialisation share a model and a training step
+        key = json.dumps([experiment.builder, experiment.builder_options, experiment.weighting,
+                          experiment.weighting_options, experiment.losses], sort_keys=True)
+        if key in seen:
+            continue
+        seen.add(key)
+        model = runner.build_model(experiment, "random", TINY)
+        model.compile(optimizer=keras.optimizers.Adam(experiment.learning_rate), weighting=experiment.weighting,
+                      weighting_options=experiment.weighting_options or None,
+                      loss=runner._losses(experiment, model) or None, run_eagerly=True)
+        inputs = {name: np.random.uniform(0, 255, (2,) + TINY + (3,)).astype("float32")
+                  for name in ("image", "previous_image", "depth_image")
+                  if name in [t.name for t in keras.tree.flatten(model.input)]}
+        logs = model.train_on_batch(inputs, _random_targets(model), return_dict=True)
+        assert np.isfinite(logs["loss"]), experiment.name
+    assert len(seen) > 20
+
+
+# ----------------------------------------------------------------------------------------- tables
+@pytest.mark.parametrize("paper", papers.PAPERS)
+def test_every_table_renders_every_paper_cell(paper):
+    for table in papers.module(paper).TABLES:
+        from reproduce.tables import render
+
+        rendered = render(table, {}, {}, ["header"])
+        assert len(rendered["columns"]) == len(table.label_columns) + len(table.columns)
+        cells = {}
+        for row, rendered_row in zip(table.rows, rendered["rows"]):
+            for column, cell, text in zip(table.columns, row.cells, rendered_row[len(row.labels):]):
+                cells[(row.labels, column)] = (cell, text)
+        printed = {key: value for key, value in paper_numbers.PAPER_NUMBERS.items()
+                   if key[:2] == (paper, table.key)}
+        assert printed, (paper, table.key)
+        for (_, _, section, row, column), value in printed.items():
+            if paper == "multinet_pp" and table.key == "table2" and column != "Params":
+                continue  # decoder sizes and SYNTHIA counts: our table prints totals only
+            labels = (section, row) if len(table.label_columns) == 2 else (row,)
+            assert (labels, column) in cells, (paper, table.key, labels, column)
+            cell, text = cells[(labels, column)]
+            assert cell.paper == value, (paper, table.key, labels, column)
+            if value == paper_numbers.DASH:
+                assert text == "-"
+            else:
+                assert text.endswith(f"({format_number(value, cell.digits if isinstance(value, float) else 0)})")
+                assert text.startswith(("not run", "n/a", "-")) or table.key == "table2" and paper == "multinet_pp"
+
+
+def test_meta_learning_columns_say_not_run_yet():
+    table = papers.module("task_weighting").TABLES[0]
+    from reproduce.tables import render
+
+    rendered = render(table, {}, {}, [])
+    column = rendered["columns"].index("Meta-learning task weighting async backprop")
+    assert all(row[column].startswith("not run yet") for row in rendered["rows"])
+
+
+# ----------------------------------------------------------------------------------------- runner
+def _tiny_plan(tmp_path, epochs=1, **settings):
+    experiment = Experiment("tiny-segnet", "build_multitask", "kitti",
+                            {"tasks": {"segmentation": 12}, "backbone": "resnet10"}, class_set="kitti12",
+                            weighting="equal", init="random", batch_size=2, epochs=epochs,
+                            monitor="val_segmentation_loss")
+    return runner.Plan([experiment], _settings(tmp_path, quick=False, train_images=2, val_images=2, **settings))
+
+
+def test_cache_reuses_a_finished_run_and_force_retrains(tmp_path, monkeypatch):
+    plan = _tiny_plan(tmp_path)
+    first = runner.run(plan, "tiny-segnet")
+    folder = plan.run_dir("tiny-segnet")
+    for name in ("config.json", "history.csv", "metrics.json", "best.weights.h5", "model.keras", "samples.npz"):
+        assert os.path.isfile(os.path.join(folder, name)), name
+    assert os.path.isdir(os.path.join(folder, "tensorboard"))
+    assert plan.status("tiny-segnet") == "done"
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(runner, "_train_and_evaluate", no_training)
+    assert runner.run(plan, "tiny-segnet") == first
+    plan.settings.force = True
+    with pytest.raises(runner.RunFailed, match="AssertionError"):
+        runner.run(plan, "tiny-segnet")
+
+
+def test_same_seed_gives_the_same_metrics(tmp_path):
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    first = runner.run(_tiny_plan(tmp_path / "a"), "tiny-segnet")
+    second = runner.run(_tiny_plan(tmp_path / "b"), "tiny-segnet")
+    drop = ("train_seconds",)
+    assert {k: v for k, v in first.items() if k not in drop} == {k: v for k, v in second.items() if k not in drop}
+
+
+def test_an_interrupted_run_resumes_from_its_last_epoch(tmp_path, monkeypatch):
+    plan = _tiny_plan(tmp_path, epochs=2, progress=True)
+    started_epochs = []
+
+    class InterruptAfterFirstEpoch(runner.RunProgress):
+        def on_epoch_begin(self, epoch, logs=None):
+            started_epochs.append(epoch)
+            if epoch == 1 and started_epochs.count(1) == 1:
+                raise KeyboardInterrupt
+            super().on_epoch_begin(epoch, logs)
+
+    monkeypatch.setattr(runner, "RunProgress", InterruptAfterFirstEpoch)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(plan, "tiny-segnet")
+    assert plan.status("tiny-segnet") == "partial"
+    assert not os.path.exists(os.path.join(plan.run_dir("tiny-segnet"), "metrics.json"))
+    runner.run(plan, "tiny-segnet")
+    assert started_epochs == [0, 1, 1]  # the second invocation started at epoch 1, not 0
+    epochs = [row["epoch"] for row in runner.read_history(os.path.join(plan.run_dir("tiny-segnet"), "history.csv"))]
+    assert epochs == ["0", "1"]
+    assert plan.status("tiny-segnet") == "done"
+
+
+def test_a_failing_run_is_recorded_and_reported_in_its_cells(tmp_path):
+    experiment = Experiment("bad-classes", "build_segnet", "synthia", {"num_classes": 12, "backbone": "resnet10"},
+                            class_set="kitti12", init="random", epochs=1, batch_size=2)
+    bad = Experiment("bad-set", "build_segnet", "woodscape", {"num_classes": 12, "backbone": "resnet10"},
+                     class_set="kitti12", init="random", epochs=1, batch_size=2)
+    plan = runner.Plan([experiment, bad], _settings(tmp_path))
+    with pytest.raises(runner.RunFailed, match="no mapping for dataset 'woodscape'"):
+        runner.run(plan, "bad-set")
+    assert plan.status("bad-set").startswith("failed: ValueError: class set 'kitti12' has no mapping")
+    from reproduce.tables import Cell, cell_text
+
+    assert cell_text(Cell("bad-set", "segmentation/miou", 74.5), {}, {"bad-set": plan.status("bad-set")}).startswith(
+        "failed: ValueError")
+
+
+def test_a_png_corrupted_in_the_middle_fails_with_its_name(tmp_path):
+    plan = _tiny_plan(tmp_path)
+    tree = plan.settings.sources.reader("kitti").root
+    folder = os.path.join(tree, "training", "image_2")
+    for name in os.listdir(folder):
+        if name.endswith("_10.png"):  # every left frame, so whichever the run reads first is broken
+            path = os.path.join(folder, name)
+            payload = bytearray(open(path, "rb").read())
+            middle = len(payload) // 2
+            payload[middle:middle + 64] = bytes(64)  # the header and IEND stay intact
+            open(path, "wb").write(bytes(payload))
+    with pytest.raises(runner.RunFailed, match=r"unreadable image .*image_2/\d{6}_10\.png"):
+        runner.run(plan, "tiny-segnet")
+
+
+# ----------------------------------------------------------------------------------------- command line
+@pytest.mark.parametrize("argv, message", [
+    (["nope"], "invalid choice: 'nope'"),
+    (["auxnet", "--table", "7"], "auxnet has tables 1, 2"),
+    (["all", "--table", "1"], "--table needs one paper"),
+    (["auxnet", "--data-root", "kitti"], "is not NAME=DIR"),
+    (["auxnet", "--data-root", "imagenet=/tmp"], "unknown dataset 'imagenet'"),
+    (["auxnet", "--data-root", "kitti=/does/not/exist"], "does not exist"),
+    (["auxnet", "--data-root", "kitti=."], "lacks training/image_2/"),
+    (["auxnet", "--epochs", "0"], "must be at least 1"),
+])
+def test_bad_command_lines_exit_2_naming_the_value(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error
+
+
+def test_list_shows_every_run_of_the_selection_with_its_status(tmp_path, capsys):
+    assert cli.main(["auxnet", "--table", "1", "--list", "--quick", "--out", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 10 and all(line.startswith("to run") for line in lines)
+    assert any("auxnettwb-kitti" in line for line in lines)
+
+
+def test_auxnet_table2_quick_end_to_end(tmp_path, capsys):
+    out = tmp_path / "results"
+    argv = ["auxnet", "--table", "2", "--quick", "--out", str(out), "--no-progress"]
+    assert cli.main(argv) == 0
+    table = json.loads((out / "auxnet" / "table2.json").read_text())
+    assert [row[:2] for row in table["rows"]] == [["KITTI", "SegNet"], ["KITTI", "FuseNet"], ["KITTI", "AuxNet"],
+                                                  ["SYNTHIA", "SegNet"], ["SYNTHIA", "FuseNet"], ["SYNTHIA", "AuxNet"]]
+    assert table["rows"][0][3] == "23,672,264 (23,672,264)"  # computed SegNet count beside the paper's
+    assert all("(" in cell and not cell.startswith(("not run", "failed")) for row in table["rows"] for cell in row[2:])
+    assert any("SYNTHETIC" in line for line in table["header"]) and any("--quick" in l for l in table["header"])
+    for suffix in (".md", ".csv", "_scores.csv"):
+        assert (out / "auxnet" / f"table2{suffix}").is_file()
+    assert "AuxNet Table 2" in (out / "report.html").read_text()
+    assert not [name for _, _, names in os.walk(out) for name in names if ".tmp" in name]
+    capsys.readouterr()
+    assert cli.main(argv) == 0  # everything is cached now
+    assert "0 runs trained, 12 reused" in capsys.readouterr().out
