@@ -95,10 +95,11 @@ class DataSources:
                 options.setdefault(option, self.roots[name])
         if dataset in self.roots:
             return dataset, self.roots[dataset], options
-        if dataset == "cityscapes" and options.get("coarse"):
-            # the generator writes no gtCoarse/train_extra: its own train images stand in (self-supervised tasks
-            # use the images only)
-            options.pop("coarse")
+        if dataset == "cityscapes":
+            # the generator writes no gtCoarse/train_extra (its train images stand in: the self-supervised tasks
+            # use the images only) and no test split (Leang's 60/20/20 pooling: its train/val split stands in)
+            options.pop("coarse", None)
+            options.pop("split_scheme", None)
         options.update(layout=dataset, num=self.synthetic_num, seed=self.synthetic_seed,
                        cache_dir=self.synthetic_dir)
         return "synthetic", None, options

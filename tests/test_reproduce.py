@@ -219,20 +219,25 @@ def test_list_shows_every_run_of_the_selection_with_its_status(tmp_path, capsys)
     assert any("auxnettwb-kitti" in line for line in lines)
 
 
-def test_auxnet_table2_quick_end_to_end(tmp_path, capsys):
+def test_task_weighting_table1_quick_end_to_end(tmp_path, capsys):
+    """The cheapest real table (6 runs of ResNet-10 detection + segmentation at 224x384 on three synthetic
+    datasets, KITTI's two-set training included); `auxnet --quick` is the README's quick start."""
     out = tmp_path / "results"
-    argv = ["auxnet", "--table", "2", "--quick", "--out", str(out), "--no-progress"]
+    argv = ["task_weighting", "--table", "1", "--quick", "--out", str(out), "--no-progress"]
     assert cli.main(argv) == 0
-    table = json.loads((out / "auxnet" / "table2.json").read_text())
-    assert [row[:2] for row in table["rows"]] == [["KITTI", "SegNet"], ["KITTI", "FuseNet"], ["KITTI", "AuxNet"],
-                                                  ["SYNTHIA", "SegNet"], ["SYNTHIA", "FuseNet"], ["SYNTHIA", "AuxNet"]]
-    assert table["rows"][0][3] == "23,672,264 (23,672,264)"  # computed SegNet count beside the paper's
-    assert all("(" in cell and not cell.startswith(("not run", "failed")) for row in table["rows"] for cell in row[2:])
+    table = json.loads((out / "task_weighting" / "table1.json").read_text())
+    assert [row[:2] for row in table["rows"]] == [[section, weight] for section in ("KITTI", "Cityscapes", "WoodScape")
+                                                  for weight in ("ws", "wd", "async fs", "async fd")]
+    no_weighting = table["columns"].index("No task weighting")
+    handcrafted = table["columns"].index("Handcrafted task weighting")
+    assert table["rows"][0][no_weighting] == "1.0000 (1)"  # equal weighting: d total / d L_seg = 1
+    assert table["rows"][0][handcrafted] == "70.0000 (70)"  # the paper's handcrafted weight, as trained with
+    assert all(row[-1].startswith("not run yet") for row in table["rows"])
     assert any("SYNTHETIC" in line for line in table["header"]) and any("--quick" in l for l in table["header"])
     for suffix in (".md", ".csv", "_scores.csv"):
-        assert (out / "auxnet" / f"table2{suffix}").is_file()
-    assert "AuxNet Table 2" in (out / "report.html").read_text()
+        assert (out / "task_weighting" / f"table1{suffix}").is_file()
+    assert "Leang et al. Table I" in (out / "report.html").read_text()
     assert not [name for _, _, names in os.walk(out) for name in names if ".tmp" in name]
     capsys.readouterr()
     assert cli.main(argv) == 0  # everything is cached now
-    assert "0 runs trained, 12 reused" in capsys.readouterr().out
+    assert "0 runs trained, 6 reused" in capsys.readouterr().out
