@@ -209,6 +209,7 @@ def run(plan, name, keep_init=False, label=None):
         write_json(failed, {"failed": reason, "traceback": traceback.format_exc()})
         raise RunFailed(reason) from error
     write_json(done, metrics)
+    shutil.rmtree(os.path.join(folder, "backup"), ignore_errors=True)
     return metrics
 
 
@@ -263,11 +264,13 @@ def _train_and_evaluate(plan, name, folder, keep_init, label):
     model.compile(optimizer=keras.optimizers.Adam(experiment.learning_rate, beta_1=experiment.beta_1,
                                                   beta_2=experiment.beta_2),
                   weighting=experiment.weighting, weighting_options=experiment.weighting_options or None,
-                  loss=_losses(experiment, model) or None, run_eagerly=eager)
+                  loss=loss_overrides(experiment) or None, run_eagerly=eager)
     best = os.path.join(folder, "best.weights.h5")
     history = os.path.join(folder, "history.csv")
     callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(folder, "backup"), double_checkpoint=True),
+        # kept until metrics.json exists, so a kill during evaluation resumes after the last epoch, not at epoch 0
+        keras.callbacks.BackupAndRestore(os.path.join(folder, "backup"), double_checkpoint=True,
+                                         delete_checkpoint=False),
         keras.callbacks.CSVLogger(history, append=True),
         keras.callbacks.TensorBoard(os.path.join(folder, "tensorboard"), write_graph=False, profile_batch=0),
     ]
@@ -303,13 +306,11 @@ def _network_weights(model):
     return [w for w in model.weights if id(w) not in strategy]
 
 
-def _losses(experiment, model):
+def loss_overrides(experiment):
+    """{task: loss} for the tasks whose loss the experiment changes (e.g. AuxNet's MAE depth loss)."""
     import losses
 
-    overrides = {}
-    for task, kind in experiment.losses.items():
-        overrides[task] = losses.default_loss(task, kind=kind)
-    return overrides
+    return {task: losses.default_loss(task, kind=kind) for task, kind in experiment.losses.items()}
 
 
 def training_data(experiment, settings, plan_budget, tasks):

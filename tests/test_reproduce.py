@@ -55,7 +55,7 @@ def test_every_experiment_builds_and_trains_one_step():
         model = runner.build_model(experiment, "random", TINY)
         model.compile(optimizer=keras.optimizers.Adam(experiment.learning_rate), weighting=experiment.weighting,
                       weighting_options=experiment.weighting_options or None,
-                      loss=runner._losses(experiment, model) or None, run_eagerly=True)
+                      loss=runner.loss_overrides(experiment) or None, run_eagerly=True)
         inputs = {name: np.random.uniform(0, 255, (2,) + TINY + (3,)).astype("float32")
                   for name in ("image", "previous_image", "depth_image")
                   if name in [t.name for t in keras.tree.flatten(model.input)]}
