@@ -46,13 +46,6 @@ def write_text(path, text):
             os.fsync(handle.fileno())
 
 
-def write_bytes(path, payload):
-    with atomic_path(path) as temporary:
-        with open(temporary, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-
 
 def write_json(path, value):
     write_text(path, json.dumps(value, indent=2, sort_keys=True, default=_jsonable) + "\n")

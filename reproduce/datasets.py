@@ -29,6 +29,11 @@ _OFFICIAL_MARKERS = {
 }
 
 
+def data_tasks(model_tasks):
+    """The targets the pipeline must give for the model's tasks (stereo self-supervision needs the right image)."""
+    return ["right_image" if task == "disparity" else task for task in model_tasks]
+
+
 class DataRootError(ValueError):
     """A --data-root value that cannot be used; the message names it."""
 
@@ -70,9 +75,6 @@ class DataSources:
     def components(self, dataset):
         return tuple(COMPOSITES[dataset].values()) if dataset in COMPOSITES else (dataset,)
 
-    def is_synthetic(self, dataset):
-        return any(part not in self.roots for part in self.components(dataset))
-
     def describe(self, dataset):
         parts = []
         for part in self.components(dataset):
@@ -88,34 +90,32 @@ class DataSources:
         return {part: self.roots[part] if part in self.roots
                 else f"synthetic:{part}:{self.synthetic_num}:{self.synthetic_seed}" for part in self.components(dataset)}
 
-    def _load_options(self, dataset, options):
+    def resolve(self, dataset, split, options):
+        """(data.load's dataset name, root, split, options) for `dataset`: its root, or its synthetic tree."""
         options = dict(options)
         for name, (target, option) in OPTION_ROOTS.items():
             if target == dataset and name in self.roots:
                 options.setdefault(option, self.roots[name])
         if dataset in self.roots:
-            return dataset, self.roots[dataset], options
+            return dataset, self.roots[dataset], split, options
         if dataset == "cityscapes":
             # the generator writes no gtCoarse/train_extra (its train images stand in: the self-supervised tasks
             # use the images only) and no test split (Leang's 60/20/20 pooling: its train/val split stands in)
             options.pop("coarse", None)
             options.pop("split_scheme", None)
+            split = "train" if split == "train_extra" else split
         options.update(layout=dataset, num=self.synthetic_num, seed=self.synthetic_seed,
                        cache_dir=self.synthetic_dir)
-        return "synthetic", None, options
+        return "synthetic", None, split, options
 
-    def reader(self, dataset, **options):
-        """The dataset's reader (example lists and camera calibration), on the same tree `load` reads."""
-        from data.pipeline import make_reader
+    def reader(self, dataset, split=None, **options):
+        """(reader, split) on the tree `load` reads, for example lists and camera calibration; pipeline options
+        among `options` are ignored."""
+        from data.pipeline import PIPELINE_DEFAULTS, make_reader
 
-        name, root, options = self._load_options(dataset, options)
-        return make_reader(name, root, options)[0]
-
-    def split(self, dataset, split, options):
-        """The split name to read: synthetic Cityscapes has no train_extra (coarse) split; its train stands in."""
-        if split == "train_extra" and dataset not in self.roots:
-            return "train"
-        return split
+        options = {k: v for k, v in options.items() if k not in PIPELINE_DEFAULTS}
+        name, root, split, options = self.resolve(dataset, split, options)
+        return make_reader(name, root, options)[0], split
 
     def load(self, dataset, split, tasks, frames=1, class_set=None, segmentation_dataset=None, batch_size=None,
              shuffle=False, seed=0, image_size=(224, 384), **options):
@@ -123,8 +123,7 @@ class DataSources:
         import data
         import tensorflow as tf
 
-        split = self.split(dataset, split, options)
-        name, root, options = self._load_options(dataset, options)
+        name, root, split, options = self.resolve(dataset, split, options)
         ds = data.load(name, root, split, tasks, frames=frames, image_size=image_size, batch_size=batch_size,
                        shuffle=shuffle, shuffle_seed=seed, **options)
         if class_set is not None and "segmentation" in tasks:
@@ -167,11 +166,8 @@ class DataSources:
         IEND chunk is intact, which the header checks cannot see), or None."""
         from PIL import Image
 
-        from data.pipeline import PIPELINE_DEFAULTS
-
-        reader_options = {k: v for k, v in options.items() if k not in PIPELINE_DEFAULTS}
         for part in self.components(dataset):
-            reader = self.reader(part, **reader_options)
+            reader, _ = self.reader(part, **options)
             for split in reader.splits:
                 examples = []
                 for tasks in ([t for t in reader.tasks if t != "motion" or reader.options.get("motion_root")], []):

@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from reproduce import class_sets
+from reproduce.datasets import data_tasks
 
 SAMPLES = 2
 DISPARITY_CAP_METRES = 50.0
@@ -22,8 +23,6 @@ DEPTH_SCORES = ("abs_rel", "sq_rel", "rmse", "rmse_log", "delta1")
 
 def eval_tasks(model_tasks):
     """Targets the evaluation needs: the training targets, plus the true disparity to score stereo disparity."""
-    from reproduce.runner import data_tasks
-
     tasks = data_tasks(model_tasks)
     if "disparity" in model_tasks and "depth" not in tasks:
         tasks.append("depth")
@@ -31,7 +30,6 @@ def eval_tasks(model_tasks):
 
 
 def evaluate(model, experiment, settings, plan_budget, folder=None):
-    sources = settings.sources
     class_set = class_sets.get(experiment.class_set) if experiment.class_set else None
     if experiment.dataset == "kitti_detseg":
         from reproduce.datasets import COMPOSITES
@@ -101,8 +99,7 @@ def _evaluate_split(model, experiment, settings, plan_budget, dataset, tasks, cl
                 disparity_px = predicted * max_disparity * width
                 scale = focal_baselines[seen:seen + batch].reshape(-1, 1, 1, 1)
                 true_disparity = targets["depth"].numpy()
-                with np.errstate(divide="ignore"):
-                    true_depth = np.where(true_disparity > 0, scale / np.maximum(true_disparity, 1e-6), 0.0)
+                true_depth = np.where(true_disparity > 0, scale / np.maximum(true_disparity, 1e-6), 0.0)
                 evaluators[task].update(true_depth, scale / np.maximum(disparity_px, 1e-6))
             elif task == "detection":
                 evaluators[task].update(targets["detection"].numpy(), predicted)
@@ -147,20 +144,13 @@ def _focal_baselines(settings, dataset, experiment, width):
     """focal x baseline at the evaluated width, per validation example in pipeline order."""
     from data.readers.base import png_info
 
-    reader = settings.sources.reader(dataset, **_reader_options(experiment.data_options))
-    split = settings.sources.split(dataset, experiment.val_split, experiment.data_options)
+    reader, split = settings.sources.reader(dataset, experiment.val_split, **experiment.data_options)
     values = []
     for example in reader.list_examples(split, ["right_image", "depth"], experiment.frames):
         camera = reader.camera(example)
         native_width = png_info(example.files["image"]).width
         values.append(camera["focal"] * camera["baseline"] * width / native_width)
     return np.asarray(values, np.float64)
-
-
-def _reader_options(options):
-    from data.pipeline import PIPELINE_DEFAULTS
-
-    return {k: v for k, v in options.items() if k not in PIPELINE_DEFAULTS}
 
 
 def _keep_samples(samples, inputs, targets, predictions, tasks):

@@ -32,7 +32,6 @@ class Experiment:
     optimizer "adam" with learning_rate, beta_1, beta_2; batch_size; epochs.
     monitor / monitor_mode: the validation log that picks the kept (best) epoch.
     train_split / val_split and data_options (reader and pipeline options, e.g. split_scheme="leang").
-    choice: why a value the paper does not give was chosen (shown in the tables' notes).
     """
 
     name: str
@@ -56,7 +55,6 @@ class Experiment:
     train_split: str = "train"
     val_split: str = "val"
     data_options: dict = dataclasses.field(default_factory=dict)
-    choice: str = ""
 
     def __post_init__(self):
         if self.builder not in BUILDERS:
@@ -73,10 +71,9 @@ class Experiment:
         return name if kind in ("encoder", "model") else None
 
     def config(self):
-        """The experiment as plain data (without its name and notes), for hashing and config.json."""
+        """The experiment as plain data (without its name), for hashing and config.json."""
         values = dataclasses.asdict(self)
         values.pop("name")
-        values.pop("choice")
         return values
 
 

@@ -59,9 +59,8 @@ def _table2():
 def _table3():
     methods = {"Sum of Losses": multinet_pp.METHODS["Equal weights"],
                "Product of Losses": multinet_pp.METHODS["GLS"]}
-    table = multinet_pp._table3(PAPER, "table3", ("kitti", "cityscapes"), methods,
-                                "NeurAll Table III: 1-, 2- and 3-task models, sum vs product of losses (accuracy %)")
-    return table
+    return multinet_pp.accuracy_table(PAPER, "table3", ("kitti", "cityscapes"), methods,
+                               "NeurAll Table III: 1-, 2- and 3-task models, sum vs product of losses (accuracy %)")
 
 
 def fig3(plan, path):

@@ -92,14 +92,14 @@ def header(table, plan, command, commit):
 
 
 def reproduce(selection, settings, command, echo=print):
-    """Runs the selection; returns (finished, failed, reused) run counts. Tables are written even when
-    interrupted, so what has finished is never lost."""
+    """Runs the selection; returns ({"trained": n, "reused": n}, {failed or skipped run: reason}). Tables are
+    written even when interrupted, so what has finished is never lost."""
     plan = Plan(all_experiments(), settings)
     wanted = selection.experiments()
     order = plan.order(wanted)
     starts = plan.needed_as_start(order)
     used = where_used(selection)
-    counts = {"trained": 0, "reused": 0, "failed": 0}
+    counts = {"trained": 0, "reused": 0}
     failures = {}
     started = time.time()
     try:
@@ -116,7 +116,6 @@ def reproduce(selection, settings, command, echo=print):
                 counts["reused" if was_done else "trained"] += 1
             except RunFailed as error:
                 failures[name] = str(error)
-                counts["failed"] += 1
                 echo(f"{label}: failed: {error}")
     finally:
         write_outputs(selection, plan, command, failures)
@@ -127,23 +126,18 @@ def reproduce(selection, settings, command, echo=print):
     return counts, failures
 
 
-def statuses_of(plan, names, failures):
-    statuses = {}
-    for name in names:
-        statuses[name] = f"failed: {failures[name]}" if name in failures else plan.status(name)
-    return statuses
-
-
 def write_outputs(selection, plan, command, failures=None):
     from reproduce.report import write_report
 
     commit = git_commit()
     failures = failures or {}
-    for table in selection.tables():
-        names = table.experiments()
-        statuses = statuses_of(plan, names, failures)
-        results = {name: plan.result(name) for name in names if statuses[name] == "done"}
-        run_ids = {name: plan.run_id(name) for name in names}
+    tables = selection.tables()
+    # runs are shared between tables: read each one's state once
+    names = {name for table in tables for name in table.experiments()}
+    statuses = {name: f"failed: {failures[name]}" if name in failures else plan.status(name) for name in names}
+    results = {name: plan.result(name) for name in names if statuses[name] == "done"}
+    run_ids = {name: plan.run_id(name) for name in names}
+    for table in tables:
         table_lib.write_table(os.path.join(plan.settings.out, table.paper), table, results, statuses, run_ids,
                               header(table, plan, command, commit))
     for paper, key, make in selection.figures():

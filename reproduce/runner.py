@@ -21,9 +21,11 @@ import shutil
 import time
 import traceback
 
+import keras
+
 from reproduce import class_sets, evaluation
 from reproduce.atomic import atomic_path, write_json
-from reproduce.datasets import DataSources
+from reproduce.datasets import DataSources, data_tasks
 from reproduce.experiment import RUNNER_VERSION, config_hash
 
 IMAGE_SIZE = (224, 384)
@@ -236,14 +238,7 @@ def build_model(experiment, init, image_size=IMAGE_SIZE):
     return getattr(models, experiment.builder)(**options)
 
 
-def data_tasks(model_tasks):
-    """The targets the pipeline must give for the model's tasks (stereo self-supervision needs the right image)."""
-    return ["right_image" if task == "disparity" else task for task in model_tasks]
-
-
 def _train_and_evaluate(plan, name, folder, keep_init, label):
-    import keras
-
     experiment = plan[name]
     settings = plan.settings
     config = plan.config(name)
@@ -405,13 +400,7 @@ def read_history(path):
     return [rows[epoch] for epoch in sorted(rows)]
 
 
-def _keras_callback_base():
-    import keras
-
-    return keras.callbacks.Callback
-
-
-class AtomicBestCheckpoint(_keras_callback_base()):
+class AtomicBestCheckpoint(keras.callbacks.Callback):
     """Saves the weights of the best epoch by `monitor`, atomically (a kill never leaves half a file).
 
     Without validation data the monitor falls back to the training log of the same name (without "val_").
@@ -434,7 +423,7 @@ class AtomicBestCheckpoint(_keras_callback_base()):
                 self.model.save_weights(temporary)
 
 
-class RunProgress(_keras_callback_base()):
+class RunProgress(keras.callbacks.Callback):
     """One progress bar per run: label, epoch, step bar, loss and ETA (tqdm)."""
 
     def __init__(self, label, epochs, steps):

@@ -58,8 +58,8 @@ class Table:
         return names
 
 
-def printed(paper, table, section, row, column):
-    return paper_numbers.paper_number(paper, table, section, row, column)
+#: the paper's printed value of a cell (paper_numbers.paper_number), under the name the paper modules read best
+printed = paper_numbers.paper_number
 
 
 def format_number(value, digits):

@@ -44,8 +44,7 @@ def experiment(dataset, method):
     return Experiment(f"detseg-{strategy}-{SECTIONS[dataset].lower()}", "build_detseg", dataset,
                       {"num_det_classes": DETECTION_CLASSES[dataset], "num_seg_classes": 3}, class_set="leang3",
                       weighting=strategy, weighting_options=options, learning_rate=1e-4, batch_size=8, epochs=50,
-                      monitor=None, data_options=DATA_OPTIONS.get(dataset, {}),
-                      choice="learning rate, batch size, epochs and the kept epoch are not in the paper")
+                      monitor=None, data_options=DATA_OPTIONS.get(dataset, {}))
 
 
 RUN_METHODS = [m for m, spec in METHODS.items() if spec is not None]

@@ -183,7 +183,7 @@ def test_a_failing_run_is_recorded_and_reported_in_its_cells(tmp_path):
 
 def test_a_png_corrupted_in_the_middle_fails_with_its_name(tmp_path):
     plan = _tiny_plan(tmp_path)
-    tree = plan.settings.sources.reader("kitti").root
+    tree = plan.settings.sources.reader("kitti")[0].root
     folder = os.path.join(tree, "training", "image_2")
     for name in os.listdir(folder):
         if name.endswith("_10.png"):  # every left frame, so whichever the run reads first is broken
