@@ -43,6 +43,11 @@ def parser():
     p.add_argument("--eager", choices=("auto", "always", "never"), default="auto",
                    help="run training steps eagerly: auto = when a run has fewer than 40 steps (tracing the "
                         "graph costs more than it saves)")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="Ray cluster for the meta-learning search's candidates ('auto', HOST:PORT or "
+                        "ray://HOST:10001); default: a local Ray instance with this machine's CPUs and GPUs")
+    p.add_argument("--search-evaluations", type=_positive, metavar="N",
+                   help="candidates per meta-learning search instead of the paper setting's 48 (--quick: 4)")
     p.add_argument("--force", action="store_true", help="retrain runs that are already in the cache")
     p.add_argument("--list", action="store_true", help="list the runs of the selection with their status")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -108,7 +113,8 @@ def main(argv=None):
     settings = Settings(out=out, sources=sources, quick=args.quick, epochs=args.epochs, batch_size=args.batch_size,
                         train_images=args.train_images, val_images=args.val_images, seed=args.seed,
                         force=args.force, keep_models=True if args.keep_models else None, eager=args.eager,
-                        pretrained=_pretrained(p, args.pretrained), progress=not args.no_progress)
+                        pretrained=_pretrained(p, args.pretrained), progress=not args.no_progress,
+                        ray_address=args.ray_address, search_evaluations=args.search_evaluations)
     selection = papers.Selection(chosen, table)
     if args.list:
         for name, status, folder in papers.listing(selection, settings):

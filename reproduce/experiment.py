@@ -28,10 +28,15 @@ class Experiment:
     weighting / weighting_options: a `losses.weighting` strategy.
     losses: {task: "mae"} overrides of the default per-task loss (AuxNet's MAE depth loss).
     init: "random", "imagenet", or "encoder:NAME" / "model:NAME" to start from another experiment's trained
-        encoder / whole network (matching layers by name).
+        encoder / whole network (matching layers by name), or "weights:PATH" from a runner.save_layer_weights file
+        (the meta-learning search's candidates start from the best one so far).
     optimizer "adam" with learning_rate, beta_1, beta_2; batch_size; epochs.
     monitor / monitor_mode: the validation log that picks the kept (best) epoch.
     train_split / val_split and data_options (reader and pipeline options, e.g. split_scheme="leang").
+    search: None for one training run; for Leang et al.'s evolutionary meta-learning, the search
+        (reproduce/meta_search.py): {"weight_ranges": {task: [min, max]}, "frequency_range": [1, 10] or None,
+        "fitness": metric, "metrics": [metrics to plot], "options": {training.evolution.EvolutionOptions
+        fields}}; `epochs` is then each candidate's budget and `weighting` "fixed" or "async".
     """
 
     name: str
@@ -55,14 +60,15 @@ class Experiment:
     train_split: str = "train"
     val_split: str = "val"
     data_options: dict = dataclasses.field(default_factory=dict)
+    search: dict = None
 
     def __post_init__(self):
         if self.builder not in BUILDERS:
             raise ValueError(f"experiment {self.name!r}: unknown builder {self.builder!r}; known: {BUILDERS}.")
         kind, _, dependency = self.init.partition(":")
-        if not (self.init in INITIALISATIONS or (kind in ("encoder", "model") and dependency)):
+        if not (self.init in INITIALISATIONS or (kind in ("encoder", "model", "weights") and dependency)):
             raise ValueError(f"experiment {self.name!r}: init={self.init!r} must be 'random', 'imagenet', "
-                             f"'encoder:NAME' or 'model:NAME'.")
+                             f"'encoder:NAME', 'model:NAME' or 'weights:PATH'.")
 
     @property
     def dependency(self):
@@ -74,6 +80,8 @@ class Experiment:
         """The experiment as plain data (without its name), for hashing and config.json."""
         values = dataclasses.asdict(self)
         values.pop("name")
+        if values["search"] is None:
+            values.pop("search")  # runs cached before searches existed keep their hashes
         return values
 
 

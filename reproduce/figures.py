@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from reproduce.atomic import atomic_path  # noqa: E402
+from training.atomic import atomic_path  # noqa: E402
 
 MOVING_COLOR = (255, 64, 0)
 STATIC_COLOR = (64, 64, 64)

@@ -10,7 +10,7 @@ import json
 import os
 import re
 
-from reproduce.atomic import write_text
+from training.atomic import write_text
 
 PAPERS = {
     "neurall": "NeurAll (Sistu et al. 2019)",

@@ -24,12 +24,14 @@ import traceback
 import keras
 
 from reproduce import class_sets, evaluation
-from reproduce.atomic import atomic_path, write_json
+from training.atomic import atomic_path, write_json
 from reproduce.datasets import DataSources, data_tasks
 from reproduce.experiment import RUNNER_VERSION, config_hash
 
 IMAGE_SIZE = (224, 384)
 QUICK = {"epochs": 1, "steps_per_epoch": 2, "batch_size": 2, "val_images": 2}
+#: --quick meta-learning searches: two candidates per generation, two generations
+QUICK_SEARCH = {"initial_population": 2, "offspring": 2, "parents": 2, "max_evaluations": 4}
 #: below this many training steps, tracing the graph (30-40 s for ResNet-50 on CPU) costs more than it saves
 EAGER_BELOW_STEPS = 40
 DEFAULT_BACKBONES = {"build_detseg": "resnet10", "build_selfsup": "resnet18"}
@@ -57,6 +59,9 @@ class Settings:
     pretrained: dict = dataclasses.field(default_factory=dict)
     progress: bool = True
     image_size: tuple = IMAGE_SIZE
+    ray_address: str = None  # meta-learning candidates: None starts a local Ray instance
+    search_evaluations: int = None  # meta-learning searches: evaluations instead of the experiment's
+    search_executor: object = None  # a training.executors executor instead of Ray (tests, debugging)
 
     @property
     def runs_dir(self):
@@ -72,6 +77,7 @@ class Budget:
     batch_size: int
     steps_per_epoch: int
     val_images: int
+    search: dict = None  # a meta-learning search's training.evolution.EvolutionOptions fields
 
 
 def budget(experiment, settings):
@@ -85,7 +91,13 @@ def budget(experiment, settings):
     elif settings.quick:
         steps = quick["steps_per_epoch"]
     val_images = settings.val_images or quick.get("val_images")
-    return Budget(epochs, batch_size, steps, val_images)
+    search = None
+    if experiment.search is not None:
+        search = {**experiment.search.get("options", {}), **(QUICK_SEARCH if settings.quick else {}),
+                  "seed": settings.seed}
+        if settings.search_evaluations:
+            search["max_evaluations"] = settings.search_evaluations
+    return Budget(epochs, batch_size, steps, val_images, search)
 
 
 class Plan:
@@ -146,9 +158,12 @@ class Plan:
             settings = self.settings
             init, _ = self.initialisation(experiment)
             dependency = experiment.dependency
+            run_budget = dataclasses.asdict(budget(experiment, settings))
+            if run_budget["search"] is None:
+                run_budget.pop("search")  # runs cached before searches existed keep their hashes
             config = {
                 "experiment": experiment.config(),
-                "budget": dataclasses.asdict(budget(experiment, settings)),
+                "budget": run_budget,
                 "data": settings.sources.identity(experiment.dataset),
                 "image_size": list(settings.image_size),
                 "seed": settings.seed,
@@ -181,7 +196,10 @@ class Plan:
         result = self.result(name)
         if result is not None:
             return f"failed: {result['failed']}" if "failed" in result else "done"
-        return "partial" if os.path.isdir(os.path.join(self.run_dir(name), "backup")) else "to run"
+        folder = self.run_dir(name)
+        started = (os.path.isdir(os.path.join(folder, "backup"))
+                   or os.path.isfile(os.path.join(folder, "search_state.json")))
+        return "partial" if started else "to run"
 
     def needed_as_start(self, names):
         return {self[name].dependency for name in names if self[name].dependency}
@@ -202,8 +220,12 @@ def run(plan, name, keep_init=False, label=None):
     failed = os.path.join(folder, "failed.json")
     if os.path.isfile(failed):
         os.remove(failed)
+    if plan[name].search is not None:
+        from reproduce.meta_search import search_and_evaluate as train_and_evaluate
+    else:
+        train_and_evaluate = _train_and_evaluate
     try:
-        metrics = _train_and_evaluate(plan, name, folder, keep_init, label or name)
+        metrics = train_and_evaluate(plan, name, folder, keep_init, label or name)
     except KeyboardInterrupt:
         raise
     except Exception as error:  # the run failed; the reason goes to its table cells and the others go on
@@ -252,6 +274,8 @@ def _train_and_evaluate(plan, name, folder, keep_init, label):
         dependency = plan.run_dir(experiment.dependency)
         copy_layer_weights(model, os.path.join(dependency, "init.weights.npz"),
                            only_encoder=experiment.init.startswith("encoder:"))
+    elif experiment.init.startswith("weights:"):
+        copy_layer_weights(model, experiment.init.partition(":")[2])
     train, steps = training_data(experiment, settings, plan_budget, model.tasks)
     validation = validation_data(experiment, settings, plan_budget, model.tasks)
     eager = settings.eager == "always" or (settings.eager == "auto"

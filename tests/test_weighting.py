@@ -174,6 +174,20 @@ def test_async_schedule_counts_epochs_from_zero():
     assert float(strategy.combine(losses)) == pytest.approx(111.0)  # epoch 6: all on
 
 
+def test_async_with_weights_scales_the_epochs_a_task_trains_in():
+    """Leang's meta-learned async backprop: searched normalised weights, gated by the searched frequencies."""
+    strategy = build("async", tasks=("segmentation", "detection"), frequencies={"detection": 2},
+                     weights={"segmentation": 0.9, "detection": 0.1})
+    assert strategy.task_weights == pytest.approx({"segmentation": 0.9, "detection": 0.1})  # epoch 0: both on
+    strategy.end_epoch(0, {"segmentation": 1.0, "detection": 1.0})
+    assert strategy.task_weights == pytest.approx({"segmentation": 0.9, "detection": 0.0})
+    assert float(strategy.combine(loss_dict(strategy.tasks, [2.0, 5.0]))) == pytest.approx(1.8)
+    restored = weighting.get(keras.saving.serialize_keras_object(strategy))
+    assert restored.on_weights == {"segmentation": 0.9, "detection": 0.1} and restored.frequencies["detection"] == 2
+    with pytest.raises(ValueError, match="weights"):
+        build("async", tasks=("segmentation", "detection"), frequencies={}, weights={"detection": -1.0})
+
+
 @pytest.mark.parametrize("form", ["regression", "classification"])
 def test_uncertainty_converges_to_one_over_twice_the_loss(form):
     strategy = build("uncertainty", tasks=("a", "b"), form=form)
