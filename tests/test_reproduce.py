@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from reproduce import __main__ as cli
-from reproduce import papers, paper_numbers, runner
+from reproduce import meta_search, papers, paper_numbers, runner
 from reproduce.datasets import DataSources
 from reproduce.experiment import Experiment
 from reproduce.tables import format_number
@@ -48,6 +48,8 @@ def test_every_experiment_builds_and_trains_one_step():
     # that differ only in weighting share a model, compiled once per weighting
     models_by_key = {}
     for experiment in papers.all_experiments():
+        if experiment.search is not None:
+            continue  # its candidates train in test_task_weighting_table1_quick_end_to_end
         model_key = json.dumps([experiment.builder, experiment.builder_options], sort_keys=True)
         step_key = json.dumps([experiment.weighting, experiment.weighting_options, experiment.losses], sort_keys=True)
         models_by_key.setdefault(model_key, {}).setdefault(step_key, experiment)
@@ -96,13 +98,21 @@ def test_every_table_renders_every_paper_cell(paper):
                 assert text.startswith(("not run", "n/a", "-")) or table.key == "table2" and paper == "multinet_pp"
 
 
-def test_meta_learning_columns_say_not_run_yet():
-    table = papers.module("task_weighting").TABLES[0]
-    from reproduce.tables import render
-
-    rendered = render(table, {}, {}, [])
-    column = rendered["columns"].index("Meta-learning task weighting async backprop")
-    assert all(row[column].startswith("not run yet") for row in rendered["rows"])
+def test_meta_learning_columns_are_searches_with_the_papers_settings():
+    task_weighting = papers.module("task_weighting")
+    searches = [e for e in task_weighting.EXPERIMENTS if e.search is not None]
+    assert len(searches) == 6  # 3 datasets x (weights, weights + async frequencies)
+    for experiment in searches:
+        assert experiment.search["weight_ranges"] == {"segmentation": [0.1, 1000.0], "detection": [0.1, 100.0]}
+        assert experiment.search["options"]["initial_population"] == 4 and experiment.search["options"]["offspring"] == 4
+        assert experiment.search["options"]["parents"] == 2 and experiment.epochs == 8  # IV-C's WoodScape budget
+        async_backprop = experiment.weighting == "async"
+        assert (experiment.search["frequency_range"] == [1, 10]) == async_backprop
+        names = meta_search.space_of(experiment).names
+        assert ("frequency/detection" in names) == async_backprop
+    table1 = {row.labels: row for row in task_weighting.TABLES[1].rows}
+    column = task_weighting.TABLES[1].columns.index("Meta-learning task weighting async backprop")
+    assert table1[("KITTI", "async fd")].cells[column].metric == "frequency/detection"
 
 
 # ----------------------------------------------------------------------------------------- runner
@@ -224,7 +234,8 @@ def test_list_shows_every_run_of_the_selection_with_its_status(tmp_path, capsys)
 
 def test_task_weighting_table1_quick_end_to_end(tmp_path, capsys):
     """The cheapest real table (6 runs of ResNet-10 detection + segmentation at 224x384 on three synthetic
-    datasets, KITTI's two-set training included); `auxnet --quick` is the README's quick start."""
+    datasets, KITTI's two-set training included, and 6 meta-learning searches of 2 generations of 2 candidates
+    on a local Ray instance); `auxnet --quick` is the README's quick start."""
     out = tmp_path / "results"
     argv = ["task_weighting", "--table", "1", "--quick", "--out", str(out), "--no-progress"]
     assert cli.main(argv) == 0
@@ -235,7 +246,24 @@ def test_task_weighting_table1_quick_end_to_end(tmp_path, capsys):
     handcrafted = table["columns"].index("Handcrafted task weighting")
     assert table["rows"][0][no_weighting] == "1.0000 (1)"  # equal weighting: d total / d L_seg = 1
     assert table["rows"][0][handcrafted] == "70.0000 (70)"  # the paper's handcrafted weight, as trained with
-    assert all(row[-1].startswith("not run yet") for row in table["rows"])
+    # the meta-learning columns: a search of 2 + 2 candidates per dataset, through Ray and the real training
+    for column in ("Meta-learning task weighting", "Meta-learning task weighting async backprop"):
+        index = table["columns"].index(column)
+        weights = [float(row[index].split()[0]) for row in table["rows"] if row[1] in ("ws", "wd")]
+        assert len(weights) == 6 and all(0 < w < 1 for w in weights)
+        assert all(abs(ws + wd - 1) < 1e-3 for ws, wd in zip(weights[::2], weights[1::2]))  # normalised
+    frequencies = [row[-1] for row in table["rows"] if row[1].startswith("async")]
+    assert all(1 <= int(f.split()[0]) <= 10 for f in frequencies)
+    assert all(row[-2].startswith("-") for row in table["rows"] if row[1].startswith("async"))
+    search_dirs = [d for d in os.listdir(out / "runs") if d.startswith("detseg-meta-")]
+    assert len(search_dirs) == 6
+    for folder in search_dirs:
+        for name in ("evaluations.csv", "fitness.png", "weights.png", "best.json", "metrics.json"):
+            assert (out / "runs" / folder / name).is_file(), (folder, name)
+        state = json.loads((out / "runs" / folder / "search_state.json").read_text())
+        assert [r["generation"] for r in state["records"]] == [0, 0, 1, 1]
+        assert all(r["start_from"] == state["records"][0]["start_from"] for r in state["records"][:2])
+        assert {r["start_from"] for r in state["records"][2:]} <= {0, 1}  # generation 1 fine-tunes the best
     assert any("SYNTHETIC" in line for line in table["header"]) and any("--quick" in l for l in table["header"])
     for suffix in (".md", ".csv", "_scores.csv"):
         assert (out / "task_weighting" / f"table1{suffix}").is_file()
@@ -243,4 +271,15 @@ def test_task_weighting_table1_quick_end_to_end(tmp_path, capsys):
     assert not [name for _, _, names in os.walk(out) for name in names if ".tmp" in name]
     capsys.readouterr()
     assert cli.main(argv) == 0  # everything is cached now
-    assert "0 runs trained, 6 reused" in capsys.readouterr().out
+    assert "0 runs trained, 12 reused" in capsys.readouterr().out
+    # Table II's meta-learning columns read the same searches (the other columns were not run here)
+    settings = runner.Settings(out=str(out), sources=DataSources({}, str(out / "synthetic"), synthetic_num=12),
+                               quick=True, progress=False)
+    selection = papers.Selection(("task_weighting",), "table2")
+    papers.write_outputs(selection, runner.Plan(papers.all_experiments(), settings), "test")
+    table2 = json.loads((out / "task_weighting" / "table2.json").read_text())
+    for column in ("Meta-learning task weighting", "Meta-learning task weighting async backprop"):
+        index = table2["columns"].index(column)
+        assert all(row[index][0].isdigit() for row in table2["rows"]), [row[index] for row in table2["rows"]]
+    uncertainty = table2["columns"].index("Uncertainty weighting")
+    assert all(row[uncertainty].startswith("not run") for row in table2["rows"])

@@ -36,9 +36,9 @@ class InProcessExecutor:
                 yield item, value, None
 
 
-def connect_ray(address=None):
+def connect_ray(address=None, num_cpus=None):
     """Joins the Ray cluster at `address` ("auto", "HOST:PORT" or "ray://HOST:10001"), or starts a local instance
-    with every CPU and GPU of this machine when `address` is None. Workers get this repository on their path
+    with `num_cpus` (default: every CPU) and every GPU of this machine when `address` is None. Workers get this repository on their path
     and the driver's Keras backend; on a cluster every node needs the repository and the data at the same
     paths, and the output folder on a shared file system (runs hand checkpoints over by path)."""
     import ray
@@ -51,7 +51,7 @@ def connect_ray(address=None):
         env_vars["KERAS_BACKEND"] = os.environ["KERAS_BACKEND"]
     options = dict(runtime_env={"env_vars": env_vars}, logging_level=logging.WARNING, configure_logging=True)
     if address is None:
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE_BYTES,
                  **options)
     else:
         ray.init(address=address, **options)

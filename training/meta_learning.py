@@ -60,13 +60,14 @@ class SearchError(RuntimeError):
 
 
 def search(evaluate, space, folder, options=EvolutionOptions(), executor=None, keep_checkpoints=False,
-           echo=None, progress=True, metric_names=()):
+           echo=None, progress=True, metric_names=(), figures=True):
     """Runs (or resumes) the search in `folder` until `options.max_evaluations` or `options.patience`; returns the
     final state dict ("records": every evaluation, "best": the best one's index).
 
     executor: `InProcessExecutor()` (default) or `training.executors.RayExecutor(...)`.
     echo: called with one line per finished evaluation (default: printed above the progress bar).
     metric_names: metrics of `evaluate`'s results to plot beside the fitness (e.g. detection/map).
+    figures: redraw fitness.png and weights.png after every generation (always at the end).
     """
     from tqdm.auto import tqdm
 
@@ -113,7 +114,8 @@ def search(evaluate, space, folder, options=EvolutionOptions(), executor=None, k
             if not keep_checkpoints:
                 _prune_checkpoints(records)
             _save(folder, state, space)
-            _write_figures(folder, state, space, metric_names)
+            if figures:
+                _write_figures(folder, state, space, metric_names)
     finally:
         bar.close()
     if state["best"] is None:
