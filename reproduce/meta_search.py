@@ -26,6 +26,9 @@ from training import evolution, meta_learning
 from training.atomic import atomic_path, write_json
 
 FITNESS = "geometric_mean"
+#: what a candidate's metrics.json says about the run rather than its scores (weights/<task>: the last epoch's
+#: gated async weights, not the candidate's)
+RUN_FACTS = ("params", "train_seconds", "epochs", "init")
 
 
 def space_of(experiment):
@@ -58,8 +61,9 @@ class CandidateTrainer:
                                        progress=False)
         plan = Plan([experiment], settings)
         metrics = run(plan, experiment.name, keep_init=True)
+        scores = {key: value for key, value in metrics.items() if key not in RUN_FACTS and not key.startswith("weights/")}
         return {"fitness": metrics.get(self.experiment.search.get("fitness", FITNESS), float("nan")),
-                "metrics": metrics, "checkpoint": os.path.join(plan.run_dir(experiment.name), "init.weights.npz")}
+                "metrics": scores, "checkpoint": os.path.join(plan.run_dir(experiment.name), "init.weights.npz")}
 
 
 def candidate_experiment(experiment, candidate, init):
@@ -91,14 +95,13 @@ def search_and_evaluate(plan, name, folder, keep_init, label):
     options = evolution.EvolutionOptions(**config["budget"]["search"])
     executor = settings.search_executor or RayExecutor(settings.ray_address)
     trainer = CandidateTrainer(experiment, settings, config["init"])
-    echo = None if settings.progress else (lambda line: None)
+    echo = None if settings.progress else print  # one line per candidate either way; None: above the bar
     print(f"{label}: meta-learning search of {options.max_evaluations} candidates in {folder}", flush=True)
     state = meta_learning.search(trainer, space_of(experiment), folder, options, executor, echo=echo,
                                  progress=settings.progress, metric_names=experiment.search.get("metrics", ()))
     best = meta_learning.best_evaluation(state)
     records = state["records"]
-    metrics = {key: value for key, value in best["metrics"].items()
-               if not key.startswith(("weights/", "params", "train_seconds", "epochs", "init"))}
+    metrics = dict(best["metrics"])
     metrics.update({key: value for key, value in best["values"].items() if key.startswith("frequency/")})
     metrics.update({f"weights/{task}": best["values"][f"weight/{task}"] for task in tasks_of(experiment)})
     metrics.update({
@@ -107,7 +110,6 @@ def search_and_evaluate(plan, name, folder, keep_init, label):
         "search/best_index": best["index"],
         "search/best_generation": best["generation"],
         "search/candidate_seconds": round(sum(r["seconds"] or 0 for r in records), 1),
-        "params": best["metrics"].get("params"),
         "train_seconds": round(time.time() - started, 1),
         "epochs": config["budget"]["epochs"],
         "init": config["init"],

@@ -24,9 +24,9 @@ import traceback
 import keras
 
 from reproduce import class_sets, evaluation
-from training.atomic import atomic_path, write_json
 from reproduce.datasets import DataSources, data_tasks
 from reproduce.experiment import RUNNER_VERSION, config_hash
+from training.atomic import atomic_path, write_json
 
 IMAGE_SIZE = (224, 384)
 QUICK = {"epochs": 1, "steps_per_epoch": 2, "batch_size": 2, "val_images": 2}

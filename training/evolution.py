@@ -16,7 +16,7 @@ The paper names the ingredients and three sizes (initial population 4, 4 new con
   `sigma_factor` when more than 1/5 of the new configurations beat the best before them, else shrinks.
 - Tabu: a candidate is rejected when, in what training sees (normalised weights, rounded integers), every
   coordinate is within `tabu_radius` of an evaluated or already proposed one; it is redrawn with a doubled
-  mutation, up to `tabu_tries` times.
+  mutation, up to `tabu_tries` times (then the last draw stands: the space is exhausted at that resolution).
 - Stopping: after `max_evaluations`, or `patience` generations without improvement (None: never early).
 Everything random comes from numpy's generator seeded with (seed, generation), so proposals depend only on the
 finished generations: the same seed gives the same candidates however the evaluations were scheduled, and a

@@ -88,7 +88,6 @@ def search(evaluate, space, folder, options=EvolutionOptions(), executor=None, k
                     break
                 generation = max((r["generation"] for r in records), default=-1) + 1
                 best = _best(records)
-                start_from = records[best]["checkpoint"] if best is not None else None
                 for unit in strategy.propose(generation, _finished(records)):
                     records.append({"index": len(records), "generation": generation, "unit": unit,
                                     "values": space.decode(unit), "status": "pending", "fitness": None,
