@@ -21,9 +21,9 @@ import dataclasses
 import os
 import time
 
-from reproduce.runner import Plan, build_model, copy_layer_weights, run, save_layer_weights
+from reproduce.runner import Plan, build_model, copy_layer_weights, keep_model_files, run
 from training import evolution, meta_learning
-from training.atomic import atomic_path, write_json
+from training.atomic import write_json
 
 FITNESS = "geometric_mean"
 #: what a candidate's metrics.json says about the run rather than its scores (weights/<task>: the last epoch's
@@ -117,9 +117,5 @@ def search_and_evaluate(plan, name, folder, keep_init, label):
     if keep_init or settings.keeps_models():
         model = build_model(experiment, "random", settings.image_size)
         copy_layer_weights(model, best["checkpoint"])
-        if keep_init:
-            save_layer_weights(model, os.path.join(folder, "init.weights.npz"))
-        if settings.keeps_models():
-            with atomic_path(os.path.join(folder, "model.keras")) as temporary:
-                model.save(temporary)
+        keep_model_files(model, folder, settings, keep_init)
     return metrics

@@ -311,12 +311,17 @@ def _train_and_evaluate(plan, name, folder, keep_init, label):
     metrics["train_seconds"] = round(time.time() - started, 1)
     metrics["epochs"] = plan_budget.epochs
     metrics["init"] = config["init"]
+    keep_model_files(model, folder, settings, keep_init)
+    return metrics
+
+
+def keep_model_files(model, folder, settings, keep_init):
+    """init.weights.npz when a later run starts from this one; model.keras unless --quick drops it."""
     if keep_init:
         save_layer_weights(model, os.path.join(folder, "init.weights.npz"))
     if settings.keeps_models():
         with atomic_path(os.path.join(folder, "model.keras")) as temporary:
             model.save(temporary)
-    return metrics
 
 
 def _network_weights(model):

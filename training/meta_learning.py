@@ -36,7 +36,7 @@ import shutil
 import time
 
 from training.atomic import atomic_path, write_json, write_text
-from training.evolution import EvolutionOptions, EvolutionStrategy, SearchSpace, worst_last
+from training.evolution import EvolutionOptions, EvolutionStrategy, worst_last
 from training.executors import InProcessExecutor
 
 STATE_FILE = "search_state.json"
@@ -67,7 +67,7 @@ def search(evaluate, space, folder, options=EvolutionOptions(), executor=None, k
     executor: `InProcessExecutor()` (default) or `training.executors.RayExecutor(...)`.
     echo: called with one line per finished evaluation (default: printed above the progress bar).
     metric_names: metrics of `evaluate`'s results to plot beside the fitness (e.g. detection/map).
-    figures: redraw fitness.png and weights.png after every generation (always at the end).
+    figures: redraw fitness.png and weights.png after every generation (False: once, at the end).
     """
     from tqdm.auto import tqdm
 
@@ -120,7 +120,8 @@ def search(evaluate, space, folder, options=EvolutionOptions(), executor=None, k
     if state["best"] is None:
         raise SearchError(f"{folder}: every candidate failed; the reasons are in {os.path.join(folder, STATE_FILE)}"
                           f" and evaluations.csv (first: {records[0]['reason'] if records else 'none ran'})")
-    _write_figures(folder, state, space, metric_names)
+    if not figures:  # otherwise drawn after the last generation already
+        _write_figures(folder, state, space, metric_names)
     return state
 
 
@@ -272,10 +273,7 @@ def _write_figures(folder, state, space, metric_names=()):
             axes[0][1].plot(indices, [r["metrics"].get(name, float("nan")) for r in records], "o-", label=name)
         axes[0][1].set(xlabel="evaluation", title="(b) task metrics over evaluations")
         axes[0][1].legend()
-    figure.tight_layout()
-    with atomic_path(os.path.join(folder, "fitness.png")) as temporary:
-        figure.savefig(temporary, dpi=100)
-    plt.close(figure)
+    _save_figure(plt, figure, os.path.join(folder, "fitness.png"))
 
     continuous = [v.name for v in space.variables if not v.integer]
     integers = [v.name for v in space.variables if v.integer]
@@ -291,12 +289,11 @@ def _write_figures(folder, state, space, metric_names=()):
     if integers:
         axes[0][1].set(xlabel="evaluation", title="(b) backpropagation frequencies")
         axes[0][1].legend()
+    _save_figure(plt, figure, os.path.join(folder, "weights.png"))
+
+
+def _save_figure(plt, figure, path):
     figure.tight_layout()
-    with atomic_path(os.path.join(folder, "weights.png")) as temporary:
+    with atomic_path(path) as temporary:
         figure.savefig(temporary, dpi=100)
     plt.close(figure)
-
-
-def space_of(state):
-    """The SearchSpace a state was written with."""
-    return SearchSpace.from_config(state["space"])
