@@ -42,3 +42,26 @@ def aggregate_frames(previous, current, aggregation, levels=("P3", "P4", "P5"), 
             fused[level] = layers.ConvLSTM2D(filters, lstm_kernel_size, padding="same",
                                              name=f"aggregate_convlstm_{tag}")(sequence)
     return fused
+
+
+def aggregated_frame_features(model, levels=("P3", "P4", "P5")):
+    """{level: (previous, current)}: the symbolic encoder outputs that a 2-frame model's aggregation layers read.
+
+    Read through each aggregation layer's public `input` (every such layer is called once), in the order
+    `aggregate_frames` passes them: concat and sum take [current, previous], the ConvLSTM's stack [previous, current].
+    """
+    pairs = {}
+    for level in levels:
+        tag = level.lower()
+        for kind, current_first in (("concat", True), ("sum", True), ("stack", False)):
+            try:
+                layer = model.get_layer(f"aggregate_{kind}_{tag}")
+            except ValueError:
+                continue
+            first, second = layer.input
+            pairs[level] = (second, first) if current_first else (first, second)
+            break
+        else:
+            raise ValueError(f"The model has no aggregation layer for pyramid level {level} (expected one named "
+                             f"aggregate_{{concat,sum,stack}}_{tag}); is it a 2-frame model of models.build_*?")
+    return pairs

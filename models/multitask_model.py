@@ -42,6 +42,12 @@ class MultiTaskModel(keras.Model):
     def tasks(self):
         return tuple(self.output.keys())
 
+    def count_params(self):
+        """The network's own parameter count, as the papers give it: the weighting strategy's few variables
+        (tracked by the model after `compile` so that they train and save with it) are not network parameters."""
+        strategy = {id(variable) for variable in getattr(self.weighting, "variables", ())}
+        return int(sum(math.prod(weight.shape) for weight in self.weights if id(weight) not in strategy))
+
     @property
     def frames(self):
         names = [tensor.name for tensor in keras.tree.flatten(self.input)]

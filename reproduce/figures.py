@@ -12,55 +12,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from models.overlays import (  # noqa: E402  (the colour maps live beside the predictor; re-exported)
+    MOVING_COLOR, STATIC_COLOR, colorize_depth, colorize_motion, colorize_segmentation)
 from training.atomic import atomic_path  # noqa: E402
 
-MOVING_COLOR = (255, 64, 0)
-STATIC_COLOR = (64, 64, 64)
+__all__ = ["MOVING_COLOR", "STATIC_COLOR", "colorize_depth", "colorize_motion", "colorize_segmentation",
+           "plot_curves", "plot_panel"]
 NOT_RUN_TEXT = "not run"
 _TILE_INCHES = 3.0
 _DPI = 100
-
-
-def colorize_segmentation(ids, palette, ignore_index=255):
-    """(H, W) class ids -> (H, W, 3) uint8 colours from `palette` (K, 3); ids outside [0, K) are black."""
-    ids = _squeeze_channel(np.asarray(ids)).astype(np.int64)
-    palette = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
-    known = (ids >= 0) & (ids < len(palette)) & (ids != ignore_index)
-    rgb = np.zeros(ids.shape + (3,), dtype=np.uint8)
-    rgb[known] = palette[ids[known]]
-    return rgb
-
-
-def colorize_depth(values, invalid=0.0, cmap="magma", vmin=None, vmax=None):
-    """(H, W) or (H, W, 1) depth or disparity -> (H, W, 3) uint8 through a matplotlib colour map.
-
-    Pixels that are non-finite, <= 0 or equal to `invalid` are black. The default range is the valid
-    pixels' 2nd to 98th percentile, so a few extreme pixels do not wash out the rest of the image.
-    """
-    values = _squeeze_channel(np.asarray(values, dtype=np.float64))
-    with np.errstate(invalid="ignore"):
-        valid = np.isfinite(values) & (values > 0) & (values != invalid)
-    rgb = np.zeros(values.shape + (3,), dtype=np.uint8)
-    if not valid.any():
-        return rgb
-    low, high = np.percentile(values[valid], [2, 98])
-    low = low if vmin is None else float(vmin)
-    high = high if vmax is None else float(vmax)
-    if not high > low:  # constant image: any non-empty range maps it to one colour
-        high = low + max(abs(low), 1.0) * 1e-6
-    normalised = np.clip((values[valid] - low) / (high - low), 0.0, 1.0)
-    colours = matplotlib.colormaps[cmap](normalised)[:, :3]
-    rgb[valid] = np.round(colours * 255).astype(np.uint8)
-    return rgb
-
-
-def colorize_motion(mask):
-    """(H, W) motion mask {0 static, 1 moving, 255 ignore} -> (H, W, 3) uint8; anything else is black."""
-    mask = _squeeze_channel(np.asarray(mask))
-    rgb = np.zeros(mask.shape + (3,), dtype=np.uint8)
-    rgb[mask == 0] = STATIC_COLOR
-    rgb[mask == 1] = MOVING_COLOR
-    return rgb
 
 
 def plot_curves(panels, path, title=None, ylabel="validation loss", xlabel="epoch"):
@@ -174,10 +134,6 @@ def _tile_aspect(rows):
                 if height and width:
                     return height / width
     return 224 / 384  # the papers' input size
-
-
-def _squeeze_channel(array):
-    return array[..., 0] if array.ndim == 3 and array.shape[-1] == 1 else array
 
 
 def _save(figure, path):

@@ -106,6 +106,15 @@ def test_parameter_counts_equal_the_papers(builder, args, kwargs, expected):
     assert builder(*args, **kwargs).count_params() == expected
 
 
+def test_count_params_after_compile_is_the_networks_own_count():
+    model = build_tiny("auxnet")
+    network = model.count_params()
+    model.compile(weighting="uncertainty")  # learned log-variances, tracked by the model
+    strategy = sum(int(np.prod(v.shape)) for v in model.weighting.variables)
+    assert strategy > 0 and sum(int(np.prod(w.shape)) for w in model.weights) == network + strategy
+    assert model.count_params() == network
+
+
 @pytest.mark.parametrize("backbone, expected", [("resnet50", 23_587_712), ("resnet18", 11_186_112),
                                                 ("resnet10", 4_911_552)])
 def test_encoder_counts_and_pyramid(backbone, expected):
