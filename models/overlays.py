@@ -1,14 +1,14 @@
 """Pictures of task outputs: colour maps, overlays on the input image, a depth map with its colour bar, boxes.
 
-numpy, matplotlib (Agg, off-screen) and Pillow only, so `python -m models.predict`, the reproduction's figures,
-the TensorBoard panels and the notebook draw every task the same way.
+numpy, matplotlib and Pillow only, so `python -m models.predict`, the reproduction's figures, the TensorBoard panels
+and the notebook draw every task the same way. Figures are drawn on their own Agg canvas, never through pyplot, so
+importing this module leaves a notebook's plotting backend alone.
 """
 import matplotlib
-
-matplotlib.use("Agg")  # no display on training machines; must precede pyplot
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image, ImageDraw, ImageFont  # noqa: E402
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import Image, ImageDraw, ImageFont
 
 MOVING_COLOR = (255, 64, 0)
 STATIC_COLOR = (64, 64, 64)
@@ -77,20 +77,18 @@ def depth_with_colorbar(values, label="disparity (px)", cmap=DEPTH_CMAP):
     high = high if high > low else low + max(abs(low), 1.0) * 1e-6
     dpi = 100
     bar_inches = 1.3
-    figure = plt.figure(figsize=(width / dpi + bar_inches, max(height / dpi, 1.5)), dpi=dpi)
-    try:
-        image_height = height / dpi / figure.get_figheight()
-        image_axis = figure.add_axes((0, (1 - image_height) / 2, width / dpi / figure.get_figwidth(), image_height))
-        image_axis.imshow(colorize_depth(values, cmap=cmap, vmin=low, vmax=high), interpolation="nearest")
-        image_axis.set_axis_off()
-        left = (width / dpi + 0.15) / figure.get_figwidth()
-        bar_axis = figure.add_axes((left, 0.08, 0.18 / figure.get_figwidth(), 0.84))
-        mappable = matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(low, high), cmap=cmap)
-        figure.colorbar(mappable, cax=bar_axis, label=label)
-        figure.canvas.draw()
-        return np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
-    finally:
-        plt.close(figure)
+    figure = Figure(figsize=(width / dpi + bar_inches, max(height / dpi, 1.5)), dpi=dpi)
+    canvas = FigureCanvasAgg(figure)
+    image_height = height / dpi / figure.get_figheight()
+    image_axis = figure.add_axes((0, (1 - image_height) / 2, width / dpi / figure.get_figwidth(), image_height))
+    image_axis.imshow(colorize_depth(values, cmap=cmap, vmin=low, vmax=high), interpolation="nearest")
+    image_axis.set_axis_off()
+    left = (width / dpi + 0.15) / figure.get_figwidth()
+    bar_axis = figure.add_axes((left, 0.08, 0.18 / figure.get_figwidth(), 0.84))
+    mappable = matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(low, high), cmap=cmap)
+    figure.colorbar(mappable, cax=bar_axis, label=label)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
 def draw_detections(image, boxes, scores, classes, class_names, palette=None):
