@@ -13,7 +13,10 @@ Choices where the papers are silent or ambiguous:
 - Eq. 1 divides the weighted sum by N (``normalization="pixels"``, the default). Dividing by the sum of the
   weights of the valid pixels (``normalization="weights"``, PyTorch's ``CrossEntropyLoss(weight=...)``) keeps the
   loss scale independent of the weights' scale; both are offered.
-- ``y_pred`` holds softmax probabilities (the models end in a softmax); they are clipped to
+- ``y_pred`` holds softmax probabilities (the models end in a softmax). With the default epsilon (Keras'
+  ``config.epsilon()``, 1e-7) the loss is ``keras.ops.sparse_categorical_crossentropy``, which under TensorFlow
+  finds the logits behind the softmax and computes the fused log-softmax cross-entropy (cheaper, and steady for
+  confident wrong pixels); under other backends, or with another epsilon, the probabilities are clipped to
   ``[epsilon, 1 - epsilon]`` before the log.
 
 The median-frequency class weights (Eigen & Fergus, used by Novosel et al.) are computed by
@@ -129,13 +132,18 @@ class MaskedCrossEntropy(MaskedPixelLoss):
             ops.logical_and(ops.greater_equal(labels, 0), ops.less(labels, num_classes)),
         )
         safe_labels = ops.where(valid, labels, ops.zeros_like(labels))
-        one_hot = ops.one_hot(safe_labels, num_classes, dtype=y_pred.dtype)
-        log_probs = ops.log(ops.clip(y_pred, self.epsilon, 1.0 - self.epsilon))
-        losses = -ops.sum(one_hot * log_probs, axis=-1)
+        if self.epsilon == keras.config.epsilon():
+            # Keras' sparse cross-entropy takes the logits behind a softmax output where the backend can see them
+            # (TensorFlow: the Softmax op's input) and applies the fused log-softmax cross-entropy, which is cheaper
+            # and has no clipping; elsewhere it clips the probabilities by this same epsilon and takes the log.
+            losses = ops.sparse_categorical_crossentropy(safe_labels, y_pred)
+        else:
+            log_probs = ops.log(ops.clip(y_pred, self.epsilon, 1.0 - self.epsilon))
+            losses = -ops.squeeze(ops.take_along_axis(log_probs, ops.expand_dims(safe_labels, -1), axis=-1), -1)
         valid = ops.cast(valid, y_pred.dtype)
         if self.class_weights is None:
             return losses, valid, valid
-        pixel_weights = ops.sum(one_hot * ops.convert_to_tensor(self.class_weights, dtype=y_pred.dtype), axis=-1)
+        pixel_weights = ops.take(ops.convert_to_tensor(self.class_weights, dtype=y_pred.dtype), safe_labels)
         loss_weights = pixel_weights * valid
         count_weights = valid if self.normalization == "pixels" else loss_weights
         return losses, loss_weights, count_weights

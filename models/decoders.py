@@ -23,15 +23,22 @@ UNET_FILTERS = (256, 128, 64, 32, 16)
 
 
 def fcn8_decoder(pyramid, channels, activation, name):
-    """FCN8 on pyramid["P3"], ["P4"], ["P5"] -> (B, H, W, channels) after `activation`, layer named `name`."""
-    score = {level: layers.Conv2D(channels, 1, name=f"{name}_score_{level.lower()}")(pyramid[level])
+    """FCN8 on pyramid["P3"], ["P4"], ["P5"] -> (B, H, W, channels) after `activation`, layer named `name`.
+
+    The whole decoder computes in float32 under a mixed-precision policy: its layers have only `channels` outputs
+    (2 for motion from 4096 concatenated channels), which is where low precision costs accuracy and where bfloat16
+    training crashed (heap corruption in the oneDNN 1x1 convolution to 2 channels); the usual mixed-precision practice
+    of keeping the small final layers in float32. Under a float32 policy nothing changes.
+    """
+    exact = {"dtype": "float32"}
+    score = {level: layers.Conv2D(channels, 1, name=f"{name}_score_{level.lower()}", **exact)(pyramid[level])
              for level in FCN8_LEVELS}
-    x = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", name=f"{name}_up_p5")(score["P5"])
-    x = layers.Add(name=f"{name}_fuse_p4")([x, score["P4"]])
-    x = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", name=f"{name}_up_p4")(x)
-    x = layers.Add(name=f"{name}_fuse_p3")([x, score["P3"]])
-    x = layers.Conv2DTranspose(channels, 16, strides=8, padding="same", name=f"{name}_up_p3")(x)
-    return layers.Activation(activation, name=name, dtype="float32")(x)
+    x = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", name=f"{name}_up_p5", **exact)(score["P5"])
+    x = layers.Add(name=f"{name}_fuse_p4", **exact)([x, score["P4"]])
+    x = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", name=f"{name}_up_p4", **exact)(x)
+    x = layers.Add(name=f"{name}_fuse_p3", **exact)([x, score["P3"]])
+    x = layers.Conv2DTranspose(channels, 16, strides=8, padding="same", name=f"{name}_up_p3", **exact)(x)
+    return layers.Activation(activation, name=name, **exact)(x)
 
 
 def unet_decoder(pyramid, channels, activation, name, filters=UNET_FILTERS):
@@ -49,5 +56,5 @@ def unet_decoder(pyramid, channels, activation, name, filters=UNET_FILTERS):
             x = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"{name}_{tag}_conv{index}")(x)
             x = layers.BatchNormalization(name=f"{name}_{tag}_bn{index}")(x)
             x = layers.Activation("relu", name=f"{name}_{tag}_relu{index}")(x)
-    x = layers.Conv2D(channels, 3, padding="same", name=f"{name}_logits")(x)
+    x = layers.Conv2D(channels, 3, padding="same", name=f"{name}_logits", dtype="float32")(x)  # as FCN8's scores
     return layers.Activation(activation, name=name, dtype="float32")(x)

@@ -97,7 +97,7 @@ class YoloHead(keras.layers.Layer):
             negative_slope=self.leaky_slope, dtype=self.dtype_policy, name="hidden_activation")
         self.output_conv = keras.layers.Conv2D(
             BOX_FIELDS + self.num_classes, 1, kernel_regularizer=self.kernel_regularizer,
-            bias_initializer=self._output_bias_initializer(), dtype=self.dtype_policy, name="output_conv")
+            bias_initializer=self._output_bias_initializer(), dtype="float32", name="output_conv")  # 5 + C outputs
 
     def _output_bias_initializer(self):
         if self.objectness_prior is None:

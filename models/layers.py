@@ -34,20 +34,23 @@ class ImageNormalization(keras.layers.Layer):
         self.mode = mode
 
     def call(self, images):
-        images = ops.cast(images, self.compute_dtype)
+        # Computed in float32 and handed on in the compute dtype: under mixed precision the colour maths (powers,
+        # cube roots) and the mean subtraction keep their accuracy, and the encoder still gets bfloat16/float16.
+        return ops.cast(self._normalize(ops.cast(images, "float32")), self.compute_dtype)
+
+    def _normalize(self, images):
         if self.mode == "caffe":
-            return ops.flip(images, axis=-1) - ops.convert_to_tensor(_CAFFE_BGR_MEAN, self.compute_dtype)
+            return ops.flip(images, axis=-1) - ops.convert_to_tensor(_CAFFE_BGR_MEAN, "float32")
         if self.mode == "torch":
-            mean = ops.convert_to_tensor(_TORCH_RGB_MEAN, self.compute_dtype)
-            std = ops.convert_to_tensor(_TORCH_RGB_STD, self.compute_dtype)
+            mean = ops.convert_to_tensor(_TORCH_RGB_MEAN, "float32")
+            std = ops.convert_to_tensor(_TORCH_RGB_STD, "float32")
             return (images / 255.0 - mean) / std
         if self.mode in ("lab", "lightness"):
             from data.color import rgb_to_lab
 
-            lab = rgb_to_lab(images)
-            scale = ops.convert_to_tensor((1.0 / 50.0, 1.0 / 128.0, 1.0 / 128.0), self.compute_dtype)
-            shift = ops.convert_to_tensor((-1.0, 0.0, 0.0), self.compute_dtype)
-            lab = lab * scale + shift
+            scale = ops.convert_to_tensor((1.0 / 50.0, 1.0 / 128.0, 1.0 / 128.0), "float32")
+            shift = ops.convert_to_tensor((-1.0, 0.0, 0.0), "float32")
+            lab = rgb_to_lab(images) * scale + shift
             if self.mode == "lightness":
                 return ops.repeat(lab[..., :1], 3, axis=-1)
             return lab

@@ -91,18 +91,27 @@ def depth_with_colorbar(values, label="disparity (px)", cmap=DEPTH_CMAP):
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
-def draw_detections(image, boxes, scores, classes, class_names, palette=None):
-    """Boxes (n, 4) [ymin, xmin, ymax, xmax] in pixels with "name score" labels drawn on a copy of `image`."""
+def draw_detections(image, boxes, classes, scores=None, class_names=None, palette=None):
+    """A copy of `image` (H, W, 3) uint8 with the outlines of `boxes` (n, 4) [ymin, xmin, ymax, xmax] in pixels
+    (rows ymin..ymax-1), each in `palette[class]` (default `generic_palette`); with `class_names`, a "name score"
+    label on each box."""
     picture = Image.fromarray(np.asarray(image, dtype=np.uint8))
     draw = ImageDraw.Draw(picture)
     font = ImageFont.load_default()
-    palette = palette if palette is not None else _distinct_colours(max(len(class_names), 1))
+    classes = np.asarray(classes, dtype=np.int64).reshape(-1)
+    palette = np.asarray(palette if palette is not None else generic_palette(int(classes.max(initial=0)) + 1),
+                         dtype=np.uint8).reshape(-1, 3)
     line = max(1, round(min(picture.size) / 150))
-    for (top, left, bottom, right), score, class_id in zip(boxes, scores, classes):
-        colour = tuple(int(c) for c in palette[int(class_id) % len(palette)])
+    scores = [None] * len(classes) if scores is None else scores
+    for (top, left, bottom, right), score, class_id in zip(np.asarray(boxes).reshape(-1, 4), scores, classes):
+        colour = tuple(int(c) for c in palette[class_id % len(palette)])
+        top, left = round(float(top)), round(float(left))
+        bottom, right = max(top, round(float(bottom)) - 1), max(left, round(float(right)) - 1)
         draw.rectangle((left, top, right, bottom), outline=colour, width=line)
-        name = class_names[int(class_id)] if 0 <= int(class_id) < len(class_names) else f"class {int(class_id)}"
-        text = f"{name} {float(score):.2f}"
+        if class_names is None:
+            continue
+        name = class_names[class_id] if 0 <= class_id < len(class_names) else f"class {class_id}"
+        text = name if score is None else f"{name} {float(score):.2f}"
         text_box = draw.textbbox((left, top), text, font=font)
         lift = text_box[3] - text_box[1] + 2
         text_top = top - lift if top - lift >= 0 else top
@@ -111,15 +120,18 @@ def draw_detections(image, boxes, scores, classes, class_names, palette=None):
     return np.asarray(picture)
 
 
-def _distinct_colours(count):
-    return np.round(np.asarray(matplotlib.colormaps["tab10" if count <= 10 else "tab20"].colors)[:, :3] * 255
-                    ).astype(np.uint8)
-
-
 def generic_palette(count):
-    """`count` distinct colours for class ids that no known class set names."""
-    colours = _distinct_colours(count)
-    return np.resize(colours, (count, 3)).astype(np.uint8)
+    """(count, 3) uint8 distinct colours, none black, for class ids no class set names: the PASCAL VOC
+    bit-interleaved colour map from its second entry."""
+    palette = np.zeros((count, 3), np.uint8)
+    for index in range(count):
+        label, colour = index + 1, [0, 0, 0]
+        for shift in range(7, -1, -1):
+            for channel in range(3):
+                colour[channel] |= ((label >> channel) & 1) << shift
+            label >>= 3
+        palette[index] = colour
+    return palette
 
 
 def _squeeze_channel(array):

@@ -171,7 +171,7 @@ class Renderer:
         if task == "colorization":
             return self._colorized(image, output)
         if task == "detection":
-            return overlays.draw_detections(image, output[:, :4], output[:, 4], output[:, 5].astype(int),
+            return overlays.draw_detections(image, output[:, :4], output[:, 5].astype(int), output[:, 4],
                                             self.detection_names)
         raise ValueError(f"no picture for task {task!r}")
 

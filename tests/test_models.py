@@ -251,3 +251,25 @@ def test_one_fit_step_on_arrays_changes_the_weights(key):
     history = model.fit(tiny_inputs(model), tiny_targets(model), batch_size=BATCH, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def test_bfloat16_training_runs_for_every_kind_of_network_and_tracks_float32():
+    """Mixed bfloat16 (the CPU's fast path) on every decoder and head kind: FCN8 with the 2-channel motion scores
+    on 2 x 512 concatenated channels, the YOLO head, the U-Net on Lab inputs."""
+    from benchmarks.train import fixed_batch
+
+    def losses(key, policy):
+        keras.mixed_precision.set_global_policy(policy)
+        try:
+            keras.utils.set_random_seed(0)
+            model = build_tiny(key)
+            model.compile(optimizer=keras.optimizers.Adam(1e-4), weighting="gls", run_eagerly=True)
+            inputs, targets = fixed_batch(model, BATCH)
+            return [float(model.train_on_batch(inputs, targets, return_dict=True)["loss"]) for _ in range(2)]
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+
+    for key in ("multinet_pp", "detseg", "selfsup"):
+        low, full = losses(key, "mixed_bfloat16"), losses(key, "float32")
+        assert np.all(np.isfinite(low)), key
+        np.testing.assert_allclose(low, full, rtol=0.05, err_msg=key)
