@@ -178,9 +178,18 @@ class MultiTaskModel(keras.Model):
         with_kernel = [layer for layer in encoder.layers if getattr(layer, "kernel", None) is not None]
         return [with_kernel[-1].kernel]
 
+    def _check_gradnorm_backend(self):
+        if getattr(self.weighting, "requires_gradient_norms", False) and keras.backend.backend() != "tensorflow":
+            raise NotImplementedError(
+                f"GradNorm weighting needs one gradient per task; its train step (training/gradnorm.py) exists for "
+                f"the 'tensorflow' Keras backend only, and the backend is {keras.backend.backend()!r}. Train with "
+                f"KERAS_BACKEND=tensorflow, or pick another weighting strategy (e.g. 'uncertainty' or 'dwa'). "
+                f"Evaluating, predicting and saving a GradNorm model work on every backend.")
+
     def train_step(self, *args):
         # The TensorFlow trainer calls train_step(data), the JAX one train_step(state, data).
         if getattr(self.weighting, "requires_gradient_norms", False):
+            self._check_gradnorm_backend()
             from training.gradnorm import gradnorm_train_step
 
             data = args[-1]
@@ -193,6 +202,7 @@ class MultiTaskModel(keras.Model):
 
     # ------------------------------------------------------------------ fit
     def fit(self, *args, callbacks=None, **kwargs):
+        self._check_gradnorm_backend()
         own = [NonFiniteLossGuard(self.tasks), EndEpochHook()]
         return super().fit(*args, callbacks=own + list(callbacks or []), **kwargs)
 
