@@ -11,6 +11,9 @@ one with NaN weights).
 
 The strategy's variables are tracked by the model, so learned weights and loss histories are optimised, saved
 with `.keras` files and restored with them (through `get_compile_config` / `compile_from_config`).
+
+Under tf.distribute (build and compile under the strategy's scope; training/distribution.py) the weighting strategy
+combines the global batch's task losses, so every strategy but GradNorm trains as on one device.
 """
 import math
 
@@ -147,12 +150,30 @@ class MultiTaskModel(keras.Model):
             self._task_weight_trackers[task].update_state(weights[task])
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        task_losses = self.compute_task_losses(x, y, y_pred)
+        task_losses = self._global_batch_losses(x, self.compute_task_losses(x, y, y_pred))
         total = self.weighting.combine(task_losses)
         self.update_task_trackers(task_losses)
         if self.losses:
             total = total + ops.cast(ops.sum(self.losses), total.dtype)
-        return total
+        return self._replica_share(total)
+
+    # Under tf.distribute each replica sees its share of the batch: the weighting strategy must see the global
+    # batch's losses (GLS, uncertainty and TWB are not linear in them, and their state must agree across replicas),
+    # and each replica contributes 1/replicas of the total (tf.distribute sums the replicas' gradients). Both are
+    # no-ops on one device and under JAX (keras.distribution shards one global batch). See training/distribution.py.
+    def _global_batch_losses(self, x, task_losses):
+        if keras.backend.backend() != "tensorflow":
+            return task_losses
+        from training.distribution import cross_replica_losses
+
+        return cross_replica_losses(task_losses, ops.shape(keras.tree.flatten(x)[0])[0])
+
+    def _replica_share(self, total):
+        if keras.backend.backend() != "tensorflow":
+            return total
+        from training.distribution import replica_share
+
+        return replica_share(total)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         if self._compile_metrics is not None and isinstance(y, dict):

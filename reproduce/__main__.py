@@ -1,5 +1,6 @@
 """python -m reproduce PAPER [--table N] [--quick] [--data-root NAME=DIR ...] [--out DIR] [--epochs N]
-[--batch-size N] [--train-images N] [--seed N] [--force] [--list]
+[--batch-size N] [--train-images N] [--seed N] [--strategy none|mirrored|multiworker] [--scale-lr]
+[--ray-address ADDR] [--force] [--list]
 
 Regenerates the tables and figures of a paper (neurall, multinet_pp, auxnet, task_weighting, selfsup, or all) at
 224x384 beside the paper's printed numbers. Datasets without --data-root are generated synthetically in their
@@ -10,10 +11,12 @@ import math
 import os
 import shlex
 import sys
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 PAPER_CHOICES = ("neurall", "multinet_pp", "auxnet", "task_weighting", "selfsup", "all")
+STRATEGY_CHOICES = ("none", "mirrored", "multiworker")
 
 
 def parser():
@@ -29,7 +32,8 @@ def parser():
                    help=f"a real dataset copy; NAME in {', '.join(ROOT_NAMES + tuple(OPTION_ROOTS))}")
     p.add_argument("--out", default="results", help="output folder (default: results)")
     p.add_argument("--epochs", type=_positive, help="epochs per run instead of the paper's")
-    p.add_argument("--batch-size", type=_positive, help="batch size instead of the paper's")
+    p.add_argument("--batch-size", type=_positive,
+                   help="GLOBAL batch size instead of the paper's (split over the replicas of --strategy)")
     p.add_argument("--train-images", type=_positive, help="training images per epoch (a medium run)")
     p.add_argument("--val-images", type=_positive, help="evaluate on the first N validation images only")
     p.add_argument("--synthetic-scenes", type=_positive,
@@ -43,9 +47,18 @@ def parser():
     p.add_argument("--eager", choices=("auto", "always", "never"), default="auto",
                    help="run training steps eagerly: auto = when a run has fewer than 40 steps (tracing the "
                         "graph costs more than it saves)")
+    p.add_argument("--strategy", choices=STRATEGY_CHOICES, default="none",
+                   help="each run on several devices: mirrored = every GPU of this machine (CUDA_VISIBLE_DEVICES "
+                        "limits them), multiworker = the hosts that TF_CONFIG describes (run the same command on "
+                        "each); TensorFlow backend. Not part of a run's hash (see the README)")
+    p.add_argument("--scale-lr", action="store_true",
+                   help="learning rate x (batch size / the paper's batch size), the linear scaling rule "
+                        "(part of the run's hash); default: the paper's rate whatever the batch")
     p.add_argument("--ray-address", metavar="ADDR",
-                   help="Ray cluster for the meta-learning search's candidates ('auto', HOST:PORT or "
-                        "ray://HOST:10001); default: a local Ray instance with this machine's CPUs and GPUs")
+                   help="spread the runs over a Ray cluster, one per GPU (or per node without GPUs), and run the "
+                        "meta-learning candidates there: 'local' (a Ray instance on this machine), 'auto', "
+                        "HOST:PORT or ray://HOST:10001; --out must be on a file system every node sees. Default: "
+                        "runs one after another here, search candidates on a local Ray instance")
     p.add_argument("--search-evaluations", type=_positive, metavar="N",
                    help="candidates per meta-learning search instead of the paper setting's 48 (--quick: 4)")
     p.add_argument("--force", action="store_true", help="retrain runs that are already in the cache")
@@ -109,27 +122,82 @@ def main(argv=None):
     except DataRootError as error:
         p.error(str(error))
     out = os.path.abspath(args.out)
+    if args.strategy == "multiworker":
+        if args.ray_address:
+            p.error("--strategy multiworker trains one run over the hosts of TF_CONFIG, --ray-address many runs "
+                    "over a Ray cluster: use one or the other (--strategy mirrored --ray-address mirrors each run "
+                    "over the GPUs of one node)")
+        out = _worker_out(p, out)
     sources = DataSources(roots, os.path.join(out, "synthetic"), synthetic_scenes(args), args.seed)
     settings = Settings(out=out, sources=sources, quick=args.quick, epochs=args.epochs, batch_size=args.batch_size,
                         train_images=args.train_images, val_images=args.val_images, seed=args.seed,
                         force=args.force, keep_models=True if args.keep_models else None, eager=args.eager,
                         pretrained=_pretrained(p, args.pretrained), progress=not args.no_progress,
-                        ray_address=args.ray_address, search_evaluations=args.search_evaluations)
+                        ray_address=args.ray_address, search_evaluations=args.search_evaluations,
+                        strategy=None if args.strategy == "none" else args.strategy, scale_lr=args.scale_lr)
     selection = papers.Selection(chosen, table)
     if args.list:
         for name, status, folder in papers.listing(selection, settings):
             print(f"{status:<10} {name:<55} {folder}")
         return 0
+    from training import distribution
+
+    try:  # before any TensorFlow op: MultiWorkerMirroredStrategy must be created at program start
+        distribution.get_strategy(settings.strategy)
+    except distribution.DistributionError as error:
+        p.error(f"--strategy {args.strategy}: {error}")
     import tensorflow as tf
 
     tf.config.experimental.enable_op_determinism()  # same seed, same machine: the same numbers
     command = "python -m reproduce " + " ".join(shlex.quote(a) for a in argv)
     try:
-        _, failures = papers.reproduce(selection, settings, command)
+        if args.ray_address:
+            from reproduce.runner import Plan, ray_executor
+
+            plan = Plan(papers.all_experiments(), settings)
+            executor = ray_executor(plan, args.ray_address, whole_node=args.strategy == "mirrored")
+            _, failures = reproduce_on(executor, selection, plan, command)
+        else:
+            _, failures = papers.reproduce(selection, settings, command)
     except KeyboardInterrupt:
         print("\nInterrupted: finished runs are kept; run the same command again to resume.", file=sys.stderr)
         return 130
     return 1 if failures else 0
+
+
+def _worker_out(p, out):
+    """The chief of a multiworker run writes OUT; every other worker its own OUT/workers/<task>-<index>/ (the same
+    runs, synthetic data and tables: no two processes write one file)."""
+    from training import distribution
+
+    try:
+        kind, index, chief = distribution.worker_role()
+    except distribution.DistributionError as error:
+        p.error(f"--strategy multiworker: {error}")
+    return out if chief else os.path.join(out, "workers", f"{kind}-{index}")
+
+
+def reproduce_on(executor, selection, plan, command, echo=print):
+    """papers.reproduce with the runs spread over `executor` (runner.run_many: each run once the run it starts from
+    is done; the same cache, resume and atomic files), and the tables, figures and report written here at the end."""
+    from reproduce import papers
+    from reproduce.runner import run_many
+
+    order = plan.order(selection.experiments())
+    used = papers.where_used(selection)
+    labels = {name: f"{used.get(name, name)} ({name})" for name in order}
+    started = time.time()
+    counts, failures = {"trained": 0, "reused": 0}, {}
+    try:
+        counts, failures = run_many(plan, order, keep_init=plan.needed_as_start(order), labels=labels,
+                                    executor=executor, echo=echo)
+    finally:
+        papers.write_outputs(selection, plan, command, failures)
+    settings = plan.settings
+    echo(f"Done in {(time.time() - started) / 60:.1f} min: {counts['trained']} runs trained, {counts['reused']} "
+         f"reused from the cache, {len(failures)} failed. Tables in {settings.out}/<paper>/, "
+         f"report: {os.path.join(settings.out, 'report.html')}")
+    return counts, failures
 
 
 if __name__ == "__main__":

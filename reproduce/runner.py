@@ -3,8 +3,10 @@
 A run lives in OUT/runs/<experiment>-<hash>/, the hash covering its full configuration (experiment, data, budget,
 seed, initialisation, and the run it starts from):
     config.json       what was run
-    history.csv       per-epoch logs (loss, {task}_loss, {task}_weight, val_...)
-    tensorboard/      the same logs for TensorBoard
+    history.csv       per-epoch logs (loss, {task}_loss, {task}_weight, {task}_{metric}, val_...)
+    tensorboard/      the same logs for TensorBoard (train/, validation/), and in validation/ image panels
+                      (input | prediction | ground truth per task) of the first validation images every
+                      max(1, epochs // 10) epochs and after the last (training.callbacks.PredictionPanels)
     backup/           keras.callbacks.BackupAndRestore state while training (resume after a kill)
     best.weights.h5   the weights of the best epoch by the experiment's monitor
     model.keras       the best model (kept unless --quick without --keep-models)
@@ -12,6 +14,16 @@ seed, initialisation, and the run it starts from):
     metrics.json      the scores on the validation split; written last, so its presence means "done"
     failed.json       why the last attempt failed (NaN loss, bad data, ...); retried on the next invocation
 Every file the runner writes itself is written atomically.
+
+Scale (training/distribution.py, training/executors.py): `Settings.strategy` trains each run on several devices
+("mirrored") or hosts ("multiworker", TF_CONFIG) with the same GLOBAL batch (`--batch-size`), the same updates
+(synchronised batch normalisation, the weighting strategy on the global batch's task losses) and the same data,
+so it is not part of the hash: like the GPU model or the thread count, it is how a run is computed, not which run
+it is, and a run is the same run whichever strategy trains, resumes or reuses it (config.json records the last
+one). Bit for bit it is not: the replicas sum in another order, and Keras' `fit` under tf.distribute draws one
+batch to build the model before training, which advances tf.data's reshuffling by one (the epochs see the
+orders that the one-device run's next epochs see). `run_many` spreads independent runs over an executor (a Ray
+cluster), each run submitted once the run it starts from is done, with the same cache, resume and atomic files.
 """
 import csv
 import dataclasses
@@ -22,11 +34,14 @@ import time
 import traceback
 
 import keras
+import numpy as np
 
 from reproduce import class_sets, evaluation
 from reproduce.datasets import DataSources, data_tasks
 from reproduce.experiment import RUNNER_VERSION, config_hash
+from training import distribution
 from training.atomic import atomic_path, write_json
+from training.callbacks import PredictionPanels, task_metrics
 
 IMAGE_SIZE = (224, 384)
 QUICK = {"epochs": 1, "steps_per_epoch": 2, "batch_size": 2, "val_images": 2}
@@ -35,6 +50,9 @@ QUICK_SEARCH = {"initial_population": 2, "offspring": 2, "parents": 2, "max_eval
 #: below this many training steps, tracing the graph (30-40 s for ResNet-50 on CPU) costs more than it saves
 EAGER_BELOW_STEPS = 40
 DEFAULT_BACKBONES = {"build_detseg": "resnet10", "build_selfsup": "resnet18"}
+#: validation images in the TensorBoard panels; about ten panels per run, plus the last epoch's
+PANEL_IMAGES = 4
+PANELS_PER_RUN = 10
 
 
 class RunFailed(RuntimeError):
@@ -60,6 +78,8 @@ class Settings:
     progress: bool = True
     image_size: tuple = IMAGE_SIZE
     ray_address: str = None  # meta-learning candidates: None starts a local Ray instance
+    strategy: str = None  # one run on several devices: training.distribution's "mirrored" or "multiworker"
+    scale_lr: bool = False  # learning rate x (batch size / the experiment's batch size): linear scaling rule
     search_evaluations: int = None  # meta-learning searches: evaluations instead of the experiment's
     search_executor: object = None  # a training.executors executor instead of Ray (tests, debugging)
 
@@ -98,6 +118,14 @@ def budget(experiment, settings):
         if settings.search_evaluations:
             search["max_evaluations"] = settings.search_evaluations
     return Budget(epochs, batch_size, steps, val_images, search)
+
+
+def learning_rate(experiment, settings):
+    """The experiment's learning rate, or with --scale-lr that rate x (batch size of the run / the experiment's):
+    Goyal et al.'s linear scaling rule, for a global batch other than the one the paper tuned its rate for."""
+    if not settings.scale_lr:
+        return experiment.learning_rate
+    return experiment.learning_rate * budget(experiment, settings).batch_size / experiment.batch_size
 
 
 class Plan:
@@ -161,8 +189,11 @@ class Plan:
             run_budget = dataclasses.asdict(budget(experiment, settings))
             if run_budget["search"] is None:
                 run_budget.pop("search")  # runs cached before searches existed keep their hashes
+            experiment_config = experiment.config()
+            if settings.scale_lr:  # hashed as the rate it trains with; without --scale-lr the hash is unchanged
+                experiment_config["learning_rate"] = learning_rate(experiment, settings)
             config = {
-                "experiment": experiment.config(),
+                "experiment": experiment_config,
                 "budget": run_budget,
                 "data": settings.sources.identity(experiment.dataset),
                 "image_size": list(settings.image_size),
@@ -211,8 +242,7 @@ def run(plan, name, keep_init=False, label=None):
     settings = plan.settings
     folder = plan.run_dir(name)
     done = os.path.join(folder, "metrics.json")
-    init_file = os.path.join(folder, "init.weights.npz")
-    if os.path.isfile(done) and not settings.force and (not keep_init or os.path.isfile(init_file)):
+    if is_cached(plan, name, keep_init):
         return plan.result(name)
     if os.path.isfile(done) or settings.force:
         shutil.rmtree(folder, ignore_errors=True)  # retrain from scratch: no stale history, best or backup
@@ -235,6 +265,102 @@ def run(plan, name, keep_init=False, label=None):
     write_json(done, metrics)
     shutil.rmtree(os.path.join(folder, "backup"), ignore_errors=True)
     return metrics
+
+
+def run_many(plan, order, keep_init=(), labels=None, executor=None, echo=print):
+    """Runs the experiments `order` (dependencies first, as `Plan.order` gives them) on `executor` (a
+    training.executors executor; default in this process, in order), each submitted once the run it starts from is
+    done; cached runs are reused without being submitted. `keep_init`: the names later runs start from.
+
+    Returns ({"trained": n, "reused": n}, {name: reason} of the failed runs and of those skipped because the run
+    they start from failed). Every run is `run(...)` in a worker process: the cache, resume, failed.json and atomic
+    files are the same as in this process; the workers must see `settings.out` at the same path."""
+    from training.executors import InProcessExecutor
+
+    settings = plan.settings
+    labels = labels or {}
+    keep_init = set(keep_init)
+    counts = {"trained": 0, "reused": 0}
+    failures = {}
+    to_run = []
+    for name in order:
+        if is_cached(plan, name, name in keep_init):
+            counts["reused"] += 1
+        else:
+            to_run.append(name)
+    for name in to_run:  # generated here once, not by concurrent workers
+        for part in settings.sources.components(plan[name].dataset):
+            settings.sources.reader(part, **plan[name].data_options)
+    after = {name: [plan[name].dependency] for name in to_run if plan[name].dependency}
+    executor = executor or InProcessExecutor()
+    in_workers = not isinstance(executor, InProcessExecutor)
+    if in_workers:  # one line per run from here, no progress bars from the workers
+        plan = Plan(plan.experiments.values(), dataclasses.replace(settings, progress=False))
+        echo(f"{len(to_run)} runs to train on {type(executor).__name__}, {counts['reused']} reused from the cache")
+    task = RunTask(plan, frozenset(keep_init), dict(labels), in_worker=in_workers)
+    for name, result, failure in executor.map(task, to_run, after=after):
+        label = labels.get(name, name)
+        dependency = plan[name].dependency
+        if failure is not None and dependency in failures:
+            failures[name] = f"starts from {dependency}, which failed"
+            echo(f"{name}: skipped: {failures[name]}")
+        elif failure is not None:
+            failures[name] = failure.removeprefix(f"{RunFailed.__name__}: ")  # the reason its cells print
+            echo(f"{label}: failed: {failures[name]}")
+        else:
+            counts["trained"] += 1
+            if in_workers:
+                echo(f"{label}: done in {result['train_seconds'] / 60:.1f} min")
+    return counts, failures
+
+
+@dataclasses.dataclass(frozen=True)
+class RunTask:
+    """`run` of one experiment of `plan` by name, in whichever process the executor chooses (picklable for Ray).
+    Returns {"train_seconds": s} (the metrics are in the run's folder); raises RunFailed (the reason is in the run's
+    failed.json), so that the executor holds back the runs that start from it."""
+
+    plan: Plan
+    keep_init: frozenset = frozenset()
+    labels: dict = None
+    in_worker: bool = False  # a process of its own (Ray): determinism on, a fresh Keras session per run
+
+    def __call__(self, name):
+        if self.in_worker:
+            import keras
+
+            if keras.backend.backend() == "tensorflow":
+                import tensorflow as tf
+
+                tf.config.experimental.enable_op_determinism()  # as the driver: same seed, same numbers
+            keras.backend.clear_session()  # a Ray worker trains many runs; do not keep the previous graphs
+        metrics = run(self.plan, name, keep_init=name in self.keep_init, label=(self.labels or {}).get(name, name))
+        return {"train_seconds": metrics.get("train_seconds", 0.0)}
+
+
+def ray_executor(plan, address=None, whole_node=False):
+    """A RayExecutor for `run_many`: each run asks for one GPU, or all CPUs of the smallest node
+    (training.executors.run_resources; `whole_node`: every GPU of a node, for runs that mirror themselves over
+    them); a meta-learning search asks for nothing, as its candidates are Ray tasks that ask for their own."""
+    from training.executors import RayExecutor, run_resources
+
+    chosen = {}
+
+    def resources(name):
+        if plan[name].search is not None:
+            return {"num_cpus": 0}
+        if "run" not in chosen:  # connected by now: RayExecutor.map connects before asking
+            chosen["run"] = run_resources(whole_node=whole_node)
+        return chosen["run"]
+
+    return RayExecutor(address, resources=resources)
+
+
+def is_cached(plan, name, keep_init=False):
+    """True when `run` would return the cached metrics of `name` without training (not with --force)."""
+    folder = plan.run_dir(name)
+    return (not plan.settings.force and os.path.isfile(os.path.join(folder, "metrics.json"))
+            and (not keep_init or os.path.isfile(os.path.join(folder, "init.weights.npz"))))
 
 
 def _reason(error, experiment, settings):
@@ -264,26 +390,36 @@ def _train_and_evaluate(plan, name, folder, keep_init, label):
     experiment = plan[name]
     settings = plan.settings
     config = plan.config(name)
-    write_json(os.path.join(folder, "config.json"), {"name": name, **config})
+    strategy = distribution.get_strategy(settings.strategy)
+    distribution.check_weighting(experiment.weighting, strategy)  # GradNorm: one device only
+    # the strategy is not hashed (it changes no result beyond floating-point order); recorded for the reader
+    write_json(os.path.join(folder, "config.json"), {"name": name, **config, "distribution": {
+        "strategy": settings.strategy or "none", "replicas": distribution.replicas(strategy)}})
     plan_budget = budget(experiment, settings)
     keras.utils.set_random_seed(settings.seed)
     started = time.time()
 
-    model = build_model(experiment, config["init"], settings.image_size)
-    if experiment.dependency:
-        dependency = plan.run_dir(experiment.dependency)
-        copy_layer_weights(model, os.path.join(dependency, "init.weights.npz"),
-                           only_encoder=experiment.init.startswith("encoder:"))
-    elif experiment.init.startswith("weights:"):
-        copy_layer_weights(model, experiment.init.partition(":")[2])
+    with strategy.scope():  # network, optimizer, weighting strategy and metrics: variables on every replica
+        model = build_model(experiment, config["init"], settings.image_size)
+        if experiment.dependency:
+            dependency = plan.run_dir(experiment.dependency)
+            copy_layer_weights(model, os.path.join(dependency, "init.weights.npz"),
+                               only_encoder=experiment.init.startswith("encoder:"))
+        elif experiment.init.startswith("weights:"):
+            copy_layer_weights(model, experiment.init.partition(":")[2])
     train, steps = training_data(experiment, settings, plan_budget, model.tasks)
     validation = validation_data(experiment, settings, plan_budget, model.tasks)
+    train, validation = distribution.shard_by_data(train, strategy), distribution.shard_by_data(validation, strategy)
     eager = settings.eager == "always" or (settings.eager == "auto"
                                            and plan_budget.epochs * steps < EAGER_BELOW_STEPS)
-    model.compile(optimizer=keras.optimizers.Adam(experiment.learning_rate, beta_1=experiment.beta_1,
-                                                  beta_2=experiment.beta_2),
-                  weighting=experiment.weighting, weighting_options=experiment.weighting_options or None,
-                  loss=loss_overrides(experiment) or None, run_eagerly=eager)
+    eager = eager and distribution.supports_eager(strategy)  # multiworker: graphs only
+    with strategy.scope():
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate(experiment, settings), beta_1=experiment.beta_1,
+                                                      beta_2=experiment.beta_2),
+                      weighting=experiment.weighting, weighting_options=experiment.weighting_options or None,
+                      loss=loss_overrides(experiment) or None, run_eagerly=eager,
+                      metrics=task_metrics(model) or None)  # val_{task}_{metric} per epoch, in Keras' validation
+        distribution.prepare_model(model, strategy)  # batch norm over the global batch
     best = os.path.join(folder, "best.weights.h5")
     history = os.path.join(folder, "history.csv")
     callbacks = [
@@ -292,14 +428,16 @@ def _train_and_evaluate(plan, name, folder, keep_init, label):
                                          delete_checkpoint=False),
         keras.callbacks.CSVLogger(history, append=True),
         keras.callbacks.TensorBoard(os.path.join(folder, "tensorboard"), write_graph=False, profile_batch=0),
+        prediction_panels(experiment, settings, plan_budget, model.tasks, os.path.join(folder, "tensorboard")),
     ]
     if experiment.monitor:  # None keeps the last epoch
         callbacks.append(AtomicBestCheckpoint(best, experiment.monitor, experiment.monitor_mode,
                                               previous_best(history, experiment.monitor, experiment.monitor_mode)))
     if settings.progress:
         callbacks.append(RunProgress(label, plan_budget.epochs, steps))
-    model.fit(train, validation_data=validation, epochs=plan_budget.epochs, steps_per_epoch=steps, verbose=0,
-              callbacks=callbacks)
+    with strategy.scope():  # keras.distribution (JAX) shards the batches of the distribution in scope
+        model.fit(train, validation_data=validation, epochs=plan_budget.epochs, steps_per_epoch=steps, verbose=0,
+                  callbacks=callbacks)
     if experiment.monitor and os.path.isfile(best):
         model.load_weights(best)
     metrics = evaluation.evaluate(model, experiment, settings, plan_budget, folder)
@@ -307,7 +445,7 @@ def _train_and_evaluate(plan, name, folder, keep_init, label):
     for task in model.tasks:
         if last_epoch.get(f"{task}_weight") not in (None, ""):
             metrics[f"weights/{task}"] = float(last_epoch[f"{task}_weight"])
-    metrics["params"] = int(sum(math.prod(w.shape) for w in _network_weights(model)))
+    metrics["params"] = model.count_params()  # the network's own: not the weighting strategy's variables
     metrics["train_seconds"] = round(time.time() - started, 1)
     metrics["epochs"] = plan_budget.epochs
     metrics["init"] = config["init"]
@@ -322,12 +460,6 @@ def keep_model_files(model, folder, settings, keep_init):
     if settings.keeps_models():
         with atomic_path(os.path.join(folder, "model.keras")) as temporary:
             model.save(temporary)
-
-
-def _network_weights(model):
-    """The network's own weights: not the weighting strategy's few variables."""
-    strategy = {id(v) for v in getattr(model.weighting, "variables", [])}
-    return [w for w in model.weights if id(w) not in strategy]
 
 
 def loss_overrides(experiment):
@@ -372,10 +504,40 @@ def validation_data(experiment, settings, plan_budget, tasks):
     return ds
 
 
+def prediction_panels(experiment, settings, plan_budget, tasks, log_dir):
+    """TensorBoard panels of the first validation images every max(1, epochs // 10) epochs and after the last.
+
+    Targets are those of reproduce.evaluation (segmentation mapped onto the class set's channels, coloured with its
+    palette; true disparity for stereo disparity). Leang's KITTI (two validation sets) shows detection images
+    first, then segmentation images, each with only its own labels."""
+    from reproduce.datasets import COMPOSITES
+
+    class_set = class_sets.get(experiment.class_set) if experiment.class_set else None
+    parts = COMPOSITES.get(experiment.dataset, {None: experiment.dataset})
+    share = math.ceil(PANEL_IMAGES / len(parts))
+    examples = []
+    for task, dataset in parts.items():
+        wanted = evaluation.eval_tasks([task] if task else tasks)
+        ds = settings.sources.load(dataset, experiment.val_split, wanted, frames=experiment.frames,
+                                   class_set=class_set, segmentation_dataset=dataset, image_size=settings.image_size,
+                                   **experiment.data_options)
+        limit = min(share, plan_budget.val_images or share)
+        examples += [(inputs, targets) for inputs, targets in ds.take(limit).as_numpy_iterator()]
+    if not examples:
+        raise ValueError(f"the {experiment.val_split} split of {experiment.dataset} gave no image for the panels")
+    inputs = {name: np.stack([x[name] for x, _ in examples]) for name in examples[0][0]}
+    targets = {}
+    for task in sorted({key for _, y in examples for key in y}):
+        present = next(y[task] for _, y in examples if task in y)
+        filler = np.full_like(present, {"segmentation": 255, "motion": 255, "detection": -1}.get(task, 0))
+        targets[task] = np.stack([y.get(task, filler) for _, y in examples])  # filler: not labelled
+    palettes = {"segmentation": class_set.palette} if class_set is not None else None
+    return PredictionPanels(inputs, targets, log_dir, every=max(1, plan_budget.epochs // PANELS_PER_RUN),
+                            max_images=len(examples), palettes=palettes)
+
+
 def save_layer_weights(model, path):
     """Every layer's weights by layer name (the encoder as one sub-model), for `init="model:..."`/"encoder:..."."""
-    import numpy as np
-
     arrays = {}
     for layer in model.layers:
         for index, value in enumerate(layer.get_weights()):
@@ -386,8 +548,6 @@ def save_layer_weights(model, path):
 
 def copy_layer_weights(model, path, only_encoder=False):
     """Loads the layers of `path` (save_layer_weights) whose names and shapes match; the encoder must match."""
-    import numpy as np
-
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: the run this experiment starts from kept no weights")
     with np.load(path) as stored:

@@ -131,6 +131,16 @@ def test_cache_reuses_a_finished_run_and_force_retrains(tmp_path, monkeypatch):
     for name in ("config.json", "history.csv", "metrics.json", "best.weights.h5", "model.keras", "samples.npz"):
         assert os.path.isfile(os.path.join(folder, name)), name
     assert os.path.isdir(os.path.join(folder, "tensorboard"))
+    import glob
+
+    import tensorflow as tf
+
+    events = [tf.compat.v1.Event.FromString(record.numpy())
+              for path in glob.glob(os.path.join(folder, "tensorboard", "validation", "events.out.tfevents.*"))
+              for record in tf.data.TFRecordDataset(path)]
+    # image panels of the validation images and the per-epoch validation mIoU, beside Keras' val_ losses
+    assert {"panels/segmentation", "epoch_segmentation_miou", "epoch_segmentation_loss"} <= {
+        value.tag for event in events for value in event.summary.value}
     assert plan.status("tiny-segnet") == "done"
 
     def no_training(*args, **kwargs):
@@ -143,12 +153,25 @@ def test_cache_reuses_a_finished_run_and_force_retrains(tmp_path, monkeypatch):
         runner.run(plan, "tiny-segnet")
 
 
-def test_same_seed_gives_the_same_metrics(tmp_path):
+def test_same_seed_gives_the_same_metrics_here_and_in_a_ray_worker(tmp_path):
+    import ray
     import tensorflow as tf
+
+    from training.executors import RayExecutor, connect_ray
 
     tf.config.experimental.enable_op_determinism()
     first = runner.run(_tiny_plan(tmp_path / "a"), "tiny-segnet")
-    second = runner.run(_tiny_plan(tmp_path / "b"), "tiny-segnet")
+    # the same run in a worker of a local Ray instance, as `--ray-address local` spreads a reproduction's runs
+    plan = _tiny_plan(tmp_path / "b")
+    ray.shutdown()
+    connect_ray("local", num_cpus=2)
+    try:
+        counts, failures = runner.run_many(plan, ["tiny-segnet"], executor=RayExecutor(resources={"num_cpus": 1}),
+                                           echo=lambda line: None)
+    finally:
+        ray.shutdown()
+    assert counts == {"trained": 1, "reused": 0} and failures == {}
+    second = plan.result("tiny-segnet")
     drop = ("train_seconds",)
     assert {k: v for k, v in first.items() if k not in drop} == {k: v for k, v in second.items() if k not in drop}
 

@@ -47,6 +47,9 @@ def gradnorm_train_step(model, data, strategy=None, return_predictions=False):
             f"gradnorm_train_step needs the 'tensorflow' Keras backend; the backend is {keras.backend.backend()!r}."
         )
     strategy = _strategy_of(model, strategy)
+    from training.distribution import check_weighting
+
+    check_weighting(strategy, tf.distribute.get_strategy())  # several replicas: a clear error naming GradNorm
     x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
     shared_variables = list(model.gradnorm_shared_variables())
     if not shared_variables:
