@@ -11,7 +11,6 @@ import math
 import os
 import shlex
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -156,7 +155,7 @@ def main(argv=None):
 
             plan = Plan(papers.all_experiments(), settings)
             executor = ray_executor(plan, args.ray_address, whole_node=args.strategy == "mirrored")
-            _, failures = reproduce_on(executor, selection, plan, command)
+            _, failures = papers.reproduce(selection, settings, command, executor=executor, plan=plan)
         else:
             _, failures = papers.reproduce(selection, settings, command)
     except KeyboardInterrupt:
@@ -175,29 +174,6 @@ def _worker_out(p, out):
     except distribution.DistributionError as error:
         p.error(f"--strategy multiworker: {error}")
     return out if chief else os.path.join(out, "workers", f"{kind}-{index}")
-
-
-def reproduce_on(executor, selection, plan, command, echo=print):
-    """papers.reproduce with the runs spread over `executor` (runner.run_many: each run once the run it starts from
-    is done; the same cache, resume and atomic files), and the tables, figures and report written here at the end."""
-    from reproduce import papers
-    from reproduce.runner import run_many
-
-    order = plan.order(selection.experiments())
-    used = papers.where_used(selection)
-    labels = {name: f"{used.get(name, name)} ({name})" for name in order}
-    started = time.time()
-    counts, failures = {"trained": 0, "reused": 0}, {}
-    try:
-        counts, failures = run_many(plan, order, keep_init=plan.needed_as_start(order), labels=labels,
-                                    executor=executor, echo=echo)
-    finally:
-        papers.write_outputs(selection, plan, command, failures)
-    settings = plan.settings
-    echo(f"Done in {(time.time() - started) / 60:.1f} min: {counts['trained']} runs trained, {counts['reused']} "
-         f"reused from the cache, {len(failures)} failed. Tables in {settings.out}/<paper>/, "
-         f"report: {os.path.join(settings.out, 'report.html')}")
-    return counts, failures
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import subprocess
 import time
 
 from reproduce import tables as table_lib
-from reproduce.runner import Plan, RunFailed, run
+from reproduce.runner import Plan, RunFailed, run, run_many
 
 PAPERS = ("neurall", "multinet_pp", "auxnet", "task_weighting", "selfsup")
 
@@ -91,32 +91,24 @@ def header(table, plan, command, commit):
     return lines
 
 
-def reproduce(selection, settings, command, echo=print):
+def reproduce(selection, settings, command, echo=print, executor=None, plan=None):
     """Runs the selection; returns ({"trained": n, "reused": n}, {failed or skipped run: reason}). Tables are
-    written even when interrupted, so what has finished is never lost."""
-    plan = Plan(all_experiments(), settings)
-    wanted = selection.experiments()
-    order = plan.order(wanted)
+    written even when interrupted, so what has finished is never lost. With an `executor` (e.g. Ray) the runs are
+    spread over it (runner.run_many: each run once the run it starts from is done; the same cache, resume and atomic
+    files) and the tables, figures and report are written here at the end."""
+    plan = plan or Plan(all_experiments(), settings)
+    order = plan.order(selection.experiments())
     starts = plan.needed_as_start(order)
     used = where_used(selection)
     counts = {"trained": 0, "reused": 0}
     failures = {}
     started = time.time()
     try:
-        for index, name in enumerate(order, 1):
-            dependency = plan[name].dependency
-            if dependency in failures:
-                failures[name] = f"starts from {dependency}, which failed"
-                echo(f"{name}: skipped: {failures[name]}")
-                continue
-            was_done = plan.status(name) == "done" and not settings.force
-            label = f"[{index}/{len(order)}] {used.get(name, name)} ({name})"
-            try:
-                run(plan, name, keep_init=name in starts, label=label)
-                counts["reused" if was_done else "trained"] += 1
-            except RunFailed as error:
-                failures[name] = str(error)
-                echo(f"{label}: failed: {error}")
+        if executor is not None:
+            labels = {name: f"{used.get(name, name)} ({name})" for name in order}
+            counts, failures = run_many(plan, order, keep_init=starts, labels=labels, executor=executor, echo=echo)
+        else:
+            _run_serially(plan, order, starts, used, counts, failures, echo)
     finally:
         write_outputs(selection, plan, command, failures)
     minutes = (time.time() - started) / 60
@@ -124,6 +116,23 @@ def reproduce(selection, settings, command, echo=print):
          f"{len(failures)} failed. Tables in {settings.out}/<paper>/, "
          f"report: {os.path.join(settings.out, 'report.html')}")
     return counts, failures
+
+
+def _run_serially(plan, order, starts, used, counts, failures, echo):
+    for index, name in enumerate(order, 1):
+        dependency = plan[name].dependency
+        if dependency in failures:
+            failures[name] = f"starts from {dependency}, which failed"
+            echo(f"{name}: skipped: {failures[name]}")
+            continue
+        was_done = plan.status(name) == "done" and not plan.settings.force
+        label = f"[{index}/{len(order)}] {used.get(name, name)} ({name})"
+        try:
+            run(plan, name, keep_init=name in starts, label=label)
+            counts["reused" if was_done else "trained"] += 1
+        except RunFailed as error:
+            failures[name] = str(error)
+            echo(f"{label}: failed: {error}")
 
 
 def write_outputs(selection, plan, command, failures=None):

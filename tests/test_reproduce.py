@@ -306,3 +306,22 @@ def test_task_weighting_table1_quick_end_to_end(tmp_path, capsys):
         assert all(row[index][0].isdigit() for row in table2["rows"]), [row[index] for row in table2["rows"]]
     uncertainty = table2["columns"].index("Uncertainty weighting")
     assert all(row[uncertainty].startswith("not run") for row in table2["rows"])
+
+
+def test_ray_address_hands_the_selection_to_the_executor_and_writes_the_tables_once(tmp_path, monkeypatch):
+    from reproduce import papers
+    from reproduce import runner as runner_module
+
+    seen, written = {}, []
+
+    def fake_run_many(plan, order, keep_init=(), labels=None, executor=None, echo=print):
+        seen.update(order=list(order), executor=executor, labels=labels)
+        return {"trained": len(order), "reused": 0}, {}
+
+    monkeypatch.setattr(papers, "run_many", fake_run_many)
+    monkeypatch.setattr(papers, "write_outputs", lambda *args, **kwargs: written.append(args))
+    monkeypatch.setattr(runner_module, "ray_executor", lambda plan, address, whole_node=False: f"ray at {address}")
+    argv = ["auxnet", "--table", "2", "--quick", "--out", str(tmp_path), "--ray-address", "head:6379", "--no-progress"]
+    assert cli.main(argv) == 0
+    assert seen["executor"] == "ray at head:6379" and len(written) == 1
+    assert len(seen["order"]) == 12 and set(seen["labels"]) == set(seen["order"])
