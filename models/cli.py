@@ -70,3 +70,7 @@ def check_tasks(model, tasks, option="--head"):
         raise UsageError(f"{option} {tasks!r}: this model's tasks are {', '.join(model.tasks)}"
                          + (f"; unknown: {', '.join(unknown)}." if unknown else "."))
     return names
+
+
+def add_model_argument(parser):
+    parser.add_argument("--model", required=True, help="a .keras file (model.save) or a run folder with model.keras")

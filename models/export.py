@@ -30,7 +30,7 @@ import tempfile
 
 import numpy as np
 
-from models.cli import UsageError, check_tasks, load_model, parse_size, run_command
+from models.cli import UsageError, add_model_argument, check_tasks, load_model, parse_size, run_command
 
 FORMATS = ("saved_model", "onnx", "litert")
 FILE_NAMES = {"onnx": "model.onnx", "litert": "model.tflite"}
@@ -214,7 +214,7 @@ def export_and_check(model, out, export_format="saved_model", batch=None, overwr
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m models.export", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="a .keras file (model.save) or a run folder with model.keras")
+    add_model_argument(parser)
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--format", choices=FORMATS, default="saved_model", help="default saved_model")
     parser.add_argument("--input-size", metavar="HxW", help="input height x width (multiples of 32; default the "

@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 
-from models.cli import UsageError, check_tasks, load_model, run_command
+from models.cli import UsageError, add_model_argument, check_tasks, load_model, run_command
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 DISPARITY_TASKS = ("depth", "disparity")
@@ -304,7 +304,7 @@ def _parse_ab_stats(text):
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m models.predict", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="a .keras file (model.save) or a run folder with model.keras")
+    add_model_argument(parser)
     parser.add_argument("--input", required=True, help="an image folder, an image file or a quoted glob pattern")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--batch-size", type=int, default=4, help="images per model call, 1-frame models (default 4)")

@@ -22,27 +22,10 @@ def _settings(tmp_path, **options):
 
 
 # ----------------------------------------------------------------------------------------- every experiment
-def _random_targets(model, batch=2):
-    rng = np.random.default_rng(0)
-    height, width = TINY
-    targets = {}
-    for task in model.tasks:
-        channels = int(model.output[task].shape[-1])
-        if task in ("segmentation", "motion", "colorization"):
-            targets[task] = rng.integers(0, channels, (batch, height, width)).astype("int32")
-        elif task == "depth":
-            targets[task] = rng.uniform(1, 50, (batch, height, width, 1)).astype("float32")
-        elif task == "disparity":
-            targets["right_image"] = rng.uniform(0, 255, (batch, height, width, 3)).astype("float32")
-        elif task == "detection":
-            boxes = -np.ones((batch, 50, 5), "float32")
-            boxes[:, 0] = [0.2, 0.2, 0.6, 0.5, 0]
-            targets[task] = boxes
-    return targets
-
-
 def test_every_experiment_builds_and_trains_one_step():
     import keras
+
+    from benchmarks.train import fixed_batch
 
     # experiments that differ only in data, budget or initialisation share a model and a training step; those
     # that differ only in weighting share a model, compiled once per weighting
@@ -63,7 +46,7 @@ def test_every_experiment_builds_and_trains_one_step():
             model.compile(optimizer=keras.optimizers.Adam(experiment.learning_rate), weighting=experiment.weighting,
                           weighting_options=experiment.weighting_options or None,
                           loss=runner.loss_overrides(experiment) or None, run_eagerly=True)
-            logs = model.train_on_batch(inputs, _random_targets(model), return_dict=True)
+            logs = model.train_on_batch(inputs, fixed_batch(model, 2)[1], return_dict=True)
             assert np.isfinite(logs["loss"]), experiment.name
             steps += 1
     assert steps > 20 and len(models_by_key) > 10
