@@ -4,8 +4,9 @@
         [--precision float32|mixed_bfloat16|mixed_float16] [--jit] [--backend tensorflow|jax|torch]
         [--steps 10] [--warmup 3] [--weighting gls] [--image-size 224x384]
 
-Each step is one `train_on_batch` (Adam 1e-4, the task's default losses, GLS by default) on a fixed random batch
-created once, so only the training step is timed; warm-up steps (tracing, compilation, allocator growth) are not.
+Each step is one `train_on_batch` (Adam 1e-4, as `training.fused_adam.FusedAdam` like the reproduction's runs, the
+task's default losses, GLS by default) on a fixed random batch created once, so only the training step is timed;
+warm-up steps (tracing, compilation, allocator growth) are not.
 The JSON also gives the achieved FLOP/s (3x the forward pass's FLOPs per image, the usual estimate of forward plus
 backward, times images/s) against this machine's matmul peak for the precision (the best of a few 2048x2048x2048
 matmuls in that dtype through `keras.ops.matmul`). Forward FLOPs come from TensorFlow's graph profiler under the
@@ -114,10 +115,12 @@ def measure(model_name, batch_size=2, precision="float32", jit=False, steps=10, 
     import keras
     import numpy as np
 
+    from training.fused_adam import FusedAdam
+
     keras.mixed_precision.set_global_policy(precision)
     keras.utils.set_random_seed(0)
     model = build(model_name, tuple(image_size) + (3,))
-    model.compile(optimizer=keras.optimizers.Adam(1e-4), weighting=weighting, jit_compile=jit)
+    model.compile(optimizer=FusedAdam(1e-4), weighting=weighting, jit_compile=jit)
     inputs, targets = fixed_batch(model, batch_size)
     seconds = []
     for step in range(warmup + steps):

@@ -10,6 +10,8 @@ norm and ReLU except the last, which has the task's activation.
 """
 from keras import layers
 
+from models.batch_norm import BatchNormalization
+
 TASK_ACTIVATIONS = {
     "segmentation": "softmax",
     "motion": "softmax",
@@ -54,7 +56,7 @@ def unet_decoder(pyramid, channels, activation, name, filters=UNET_FILTERS):
             x = layers.Concatenate(name=f"{name}_concat_{tag}")([x, pyramid[skip]])
         for index in (1, 2):
             x = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"{name}_{tag}_conv{index}")(x)
-            x = layers.BatchNormalization(name=f"{name}_{tag}_bn{index}")(x)
+            x = BatchNormalization(name=f"{name}_{tag}_bn{index}")(x)
             x = layers.Activation("relu", name=f"{name}_{tag}_relu{index}")(x)
     x = layers.Conv2D(channels, 3, padding="same", name=f"{name}_logits", dtype="float32")(x)  # as FCN8's scores
     return layers.Activation(activation, name=name, dtype="float32")(x)

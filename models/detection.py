@@ -35,6 +35,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from models.batch_norm import BatchNormalization
+
 BOX_FIELDS = 5  # [objectness, ty, tx, th, tw] before the class logits
 _LOGIT_EPSILON = 1e-6
 
@@ -92,7 +94,7 @@ class YoloHead(keras.layers.Layer):
         self.hidden_conv = keras.layers.Conv2D(
             self.hidden_filters, 3, padding="same", use_bias=False,
             kernel_regularizer=self.kernel_regularizer, dtype=self.dtype_policy, name="hidden_conv")
-        self.hidden_norm = keras.layers.BatchNormalization(dtype=self.dtype_policy, name="hidden_norm")
+        self.hidden_norm = BatchNormalization(dtype=self.dtype_policy, name="hidden_norm")
         self.hidden_activation = keras.layers.LeakyReLU(
             negative_slope=self.leaky_slope, dtype=self.dtype_policy, name="hidden_activation")
         self.output_conv = keras.layers.Conv2D(

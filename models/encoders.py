@@ -14,6 +14,7 @@ from pathlib import Path
 import keras
 from keras import layers
 
+from models.batch_norm import BatchNormalization, fuse_batch_norm
 from models.layers import ImageNormalization
 
 BACKBONES = ("resnet50", "resnet18", "resnet10")
@@ -101,7 +102,8 @@ def build_encoder(backbone="resnet50", input_shape=(224, 384, 3), weights=None, 
     if backbone == "resnet50":
         resnet = keras.applications.ResNet50(include_top=False, weights=weights_path, input_tensor=normalized)
         pyramid = {level: resnet.get_layer(layer).output for level, layer in PYRAMID_LAYERS[backbone].items()}
-        return keras.Model(images, pyramid, name=name)
+        # keras.applications builds plain BatchNormalization layers; the copy trains them through the fused kernel.
+        return fuse_batch_norm(keras.Model(images, pyramid, name=name))
     encoder = keras.Model(images, _basic_resnet(normalized, BASIC_BLOCKS_PER_STAGE[backbone]), name=name)
     if weights_path is not None:
         encoder.load_weights(weights_path)
@@ -112,7 +114,7 @@ def _basic_resnet(x, blocks_per_stage):
     """The basic-block ResNet trunk; returns its pyramid {"P1": conv1_relu, "P2".."P5": last block of a stage}."""
     x = layers.ZeroPadding2D(3, name="conv1_pad")(x)
     x = layers.Conv2D(64, 7, strides=2, use_bias=False, name="conv1_conv")(x)
-    x = layers.BatchNormalization(epsilon=_BN_EPSILON, name="conv1_bn")(x)
+    x = BatchNormalization(epsilon=_BN_EPSILON, name="conv1_bn")(x)
     x = layers.Activation("relu", name="conv1_relu")(x)
     pyramid = {"P1": x}
     x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
@@ -129,13 +131,13 @@ def _basic_block(x, filters, strides, name):
     shortcut = x
     if strides != 1 or x.shape[-1] != filters:
         shortcut = layers.Conv2D(filters, 1, strides=strides, use_bias=False, name=f"{name}_0_conv")(x)
-        shortcut = layers.BatchNormalization(epsilon=_BN_EPSILON, name=f"{name}_0_bn")(shortcut)
+        shortcut = BatchNormalization(epsilon=_BN_EPSILON, name=f"{name}_0_bn")(shortcut)
     x = layers.ZeroPadding2D(1, name=f"{name}_1_pad")(x)
     x = layers.Conv2D(filters, 3, strides=strides, use_bias=False, name=f"{name}_1_conv")(x)
-    x = layers.BatchNormalization(epsilon=_BN_EPSILON, name=f"{name}_1_bn")(x)
+    x = BatchNormalization(epsilon=_BN_EPSILON, name=f"{name}_1_bn")(x)
     x = layers.Activation("relu", name=f"{name}_1_relu")(x)
     x = layers.ZeroPadding2D(1, name=f"{name}_2_pad")(x)
     x = layers.Conv2D(filters, 3, use_bias=False, name=f"{name}_2_conv")(x)
-    x = layers.BatchNormalization(epsilon=_BN_EPSILON, name=f"{name}_2_bn")(x)
+    x = BatchNormalization(epsilon=_BN_EPSILON, name=f"{name}_2_bn")(x)
     x = layers.Add(name=f"{name}_add")([shortcut, x])
     return layers.Activation("relu", name=f"{name}_out")(x)

@@ -104,6 +104,8 @@ class MultiTaskModel(keras.Model):
                                      if getattr(self, "_compile_config", None) else None)}
 
     def compile_from_config(self, config):
+        import training.fused_adam  # noqa: F401 (registers mtl>FusedAdam, the optimizer of our training runs)
+
         deserialize = keras.saving.deserialize_keras_object
         self.compile(optimizer=deserialize(config["optimizer"]), weighting=deserialize(config["weighting"]),
                      loss={task: deserialize(fn) for task, fn in config["loss"].items()},

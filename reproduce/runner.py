@@ -42,6 +42,7 @@ from reproduce.experiment import RUNNER_VERSION, config_hash
 from training import distribution
 from training.atomic import atomic_path, write_json
 from training.callbacks import PredictionPanels, task_metrics
+from training.fused_adam import FusedAdam
 
 IMAGE_SIZE = (224, 384)
 QUICK = {"epochs": 1, "steps_per_epoch": 2, "batch_size": 2, "val_images": 2}
@@ -414,8 +415,8 @@ def _train_and_evaluate(plan, name, folder, keep_init, label):
                                            and plan_budget.epochs * steps < EAGER_BELOW_STEPS)
     eager = eager and distribution.supports_eager(strategy)  # multiworker: graphs only
     with strategy.scope():
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate(experiment, settings), beta_1=experiment.beta_1,
-                                                      beta_2=experiment.beta_2),
+        model.compile(optimizer=FusedAdam(learning_rate(experiment, settings), beta_1=experiment.beta_1,
+                                          beta_2=experiment.beta_2),
                       weighting=experiment.weighting, weighting_options=experiment.weighting_options or None,
                       loss=loss_overrides(experiment) or None, run_eagerly=eager,
                       metrics=task_metrics(model) or None)  # val_{task}_{metric} per epoch, in Keras' validation
