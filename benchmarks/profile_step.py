@@ -149,14 +149,7 @@ def profile_torch(model_name, precision="float32", steps=3, warmup=3, batch_size
     net.train()
     optimizer, _ = reference.make_optimizer(net.parameters())
     inputs, targets = reference.make_batch(model_name, batch_size, *image_size, channels_last=bf16)
-
-    def step():
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            logits = net(*inputs)
-            total = reference.gls([reference.task_loss(task, logits[task], targets[task]) for task in net.tasks])
-        total.backward()
-        optimizer.step()
+    step = reference.training_step(net, optimizer, inputs, targets, bf16=bf16)
 
     for _ in range(warmup):
         step()

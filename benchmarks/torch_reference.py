@@ -294,6 +294,21 @@ def make_optimizer(parameters):
 
 
 # ------------------------------------------------------------------------------------------------- benchmark
+def training_step(net, optimizer, inputs, targets, bf16=False):
+    """One GLS training step of `net` on the fixed batch, as a function returning the detached total loss."""
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = net(*inputs)
+            total = gls([task_loss(task, logits[task], targets[task]) for task in net.tasks])
+        total.backward()
+        optimizer.step()
+        return total.detach()
+
+    return step
+
+
 def benchmark(model, batch_size=2, precision="float32", channels_last=False, steps=10, warmup=3, threads=None,
               fp32_score_layers=False, fp32_decoder=False, height=INPUT_SIZE[0], width=INPUT_SIZE[1]):
     """Trains the twin for warmup + steps steps on fixed random data; returns the JSON-ready result dict."""
@@ -311,15 +326,7 @@ def benchmark(model, batch_size=2, precision="float32", channels_last=False, ste
     net.train()
     optimizer, optimizer_name = make_optimizer(net.parameters())
     inputs, targets = make_batch(model, batch_size, height, width, channels_last)
-
-    def step():
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            logits = net(*inputs)
-            total = gls([task_loss(task, logits[task], targets[task]) for task in net.tasks])
-        total.backward()
-        optimizer.step()
-        return total.detach()
+    step = training_step(net, optimizer, inputs, targets, bf16=precision == "bf16")
 
     for _ in range(warmup):
         step()

@@ -29,3 +29,13 @@ def test_kernels_are_attributed_through_their_layer_and_the_optimizer_scope():
                     "adam") == "convolution forward"
     assert category("adam/Sub_12", "Sub", classes, "adam") == "optimizer"
     assert category("masked_cross_entropy/Mean", "Mean", classes, "adam") == "other"
+
+
+def test_without_pytorch_the_comparison_says_how_to_install_it(monkeypatch, capsys):
+    from benchmarks import torch_reference
+
+    monkeypatch.setattr(torch_reference, "torch", None)
+    with pytest.raises(SystemExit) as exit_info:
+        profile_step.main(["--model", "segnet", "--framework", "both"])
+    assert exit_info.value.code == 2
+    assert "pip install torch" in capsys.readouterr().err
