@@ -15,6 +15,7 @@ with `.keras` files and restored with them (through `get_compile_config` / `comp
 Under tf.distribute (build and compile under the strategy's scope; training/distribution.py) the weighting strategy
 combines the global batch's task losses, so every strategy but GradNorm trains as on one device.
 """
+import importlib
 import math
 
 import keras
@@ -104,7 +105,8 @@ class MultiTaskModel(keras.Model):
                                      if getattr(self, "_compile_config", None) else None)}
 
     def compile_from_config(self, config):
-        import training.fused_adam  # noqa: F401 (registers mtl>FusedAdam, the optimizer of our training runs)
+        for module in ("losses.weighting", "training.fused_adam"):  # register what compiled files name
+            importlib.import_module(module)
 
         deserialize = keras.saving.deserialize_keras_object
         self.compile(optimizer=deserialize(config["optimizer"]), weighting=deserialize(config["weighting"]),

@@ -52,3 +52,10 @@ def test_a_compiled_model_saves_and_loads_with_its_optimizer(tmp_path):
     model.save(path)
     loaded = keras.saving.load_model(path)
     assert type(loaded.optimizer) is FusedAdam and loaded.optimizer.beta_1 == 0.8
+    # a fresh process that imports only the models package (as models.predict does) still finds the optimizer
+    import subprocess
+    import sys
+
+    code = f"import keras, models; print(type(keras.saving.load_model({str(path)!r}).optimizer).__name__)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "FusedAdam"
