@@ -72,7 +72,7 @@ def summarise(runs, models):
     return table
 
 
-def markdown(table, runs, command):
+def markdown(table, runs, rounds, command):
     labels = [label for label, _ in CONFIGURATIONS]
     lines = ["| network | " + " | ".join(labels) + " | ours best / PyTorch best | ours f32 / PyTorch f32 |",
              "|---" * (len(labels) + 3) + "|"]
@@ -89,18 +89,29 @@ def markdown(table, runs, command):
         lines.append(f"| {NAMES.get(model, model)} | " + " | ".join(shown) + f" | {best} | {plain} |")
     measured = [run for run in runs if "error" not in run]
     versions = sorted({f"{run.get('framework')} {run.get('keras') or run.get('torch')}" for run in measured})
-    lines += ["", f"Training images/s at 224x384, median (min-max) of {max(r['round'] for r in runs) + 1} interleaved "
+    lines += ["", f"Training images/s at 224x384, median (min-max) of {rounds} interleaved "
               f"rounds; measured {datetime.date.today().isoformat()} on {platform.processor() or platform.machine()} "
               f"with {os.cpu_count()} cores ({', '.join(versions)}); `{command}`."]
     return "\n".join(lines)
 
 
+BLOCK = re.compile(re.escape(MARKERS[0]) + ".*?" + re.escape(MARKERS[1]), re.S)
+
+
+def check_readme(path):
+    """Exits with a message unless `path` has the block to fill (checked before minutes of measuring)."""
+    try:
+        content = open(path).read()
+    except OSError as error:
+        raise SystemExit(f"--readme {path}: {error.strerror}") from None
+    if not BLOCK.search(content):
+        raise SystemExit(f"--readme {path} has no {MARKERS[0]} ... {MARKERS[1]} block to fill")
+
+
 def update_readme(path, text):
+    check_readme(path)
     content = open(path).read()
-    pattern = re.compile(re.escape(MARKERS[0]) + ".*?" + re.escape(MARKERS[1]), re.S)
-    if not pattern.search(content):
-        raise SystemExit(f"{path} has no {MARKERS[0]} ... {MARKERS[1]} block to fill")
-    write_text(path, pattern.sub(lambda _: f"{MARKERS[0]}\n{text}\n{MARKERS[1]}", content))
+    write_text(path, BLOCK.sub(lambda _: f"{MARKERS[0]}\n{text}\n{MARKERS[1]}", content))
 
 
 def main(argv=None):
@@ -117,9 +128,13 @@ def main(argv=None):
     unknown = [name for name in models if name not in NAMES]
     if unknown:
         parser.error(f"--models: {unknown} have no PyTorch twin; choose from {sorted(NAMES)}")
+    if min(args.rounds, args.steps, args.batch_size) < 1 or args.warmup < 0:
+        parser.error("--rounds, --steps and --batch-size must be >= 1, --warmup >= 0")
+    if args.readme:
+        check_readme(args.readme)
     runs = measure(models, args.rounds, args.batch_size, args.steps, args.warmup)
     command = "python -m benchmarks.compare_training " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = markdown(summarise(runs, models), runs, command.strip())
+    text = markdown(summarise(runs, models), runs, args.rounds, command.strip())
     write_json(args.out, {"runs": runs, "table": text})
     print(text)
     if args.readme:

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 
-from benchmarks.train import _image_size, build, fixed_batch
+from benchmarks.train import _image_size, prepare
 
 MODELS = ("segnet", "multinet_pp")
 CATEGORIES = ("convolution forward", "convolution backward", "batch norm", "optimizer", "other")
@@ -91,18 +91,11 @@ def profile_keras(model_name, precision="float32", steps=3, warmup=3, batch_size
                   image_size=(224, 384)):
     """Our training step's kernel time per category; `inter_op_threads` 0 keeps TensorFlow's setting (it can only be
     set before TensorFlow starts)."""
-    import keras
     import tensorflow as tf
-
-    from training.fused_adam import FusedAdam
 
     if inter_op_threads:
         tf.config.threading.set_inter_op_parallelism_threads(inter_op_threads)
-    keras.mixed_precision.set_global_policy(precision)
-    keras.utils.set_random_seed(0)
-    model = build(model_name, tuple(image_size) + (3,))
-    model.compile(optimizer=FusedAdam(1e-4), weighting="gls")
-    inputs, targets = fixed_batch(model, batch_size)
+    model, inputs, targets = prepare(model_name, precision, batch_size, image_size)
     for _ in range(warmup):
         model.train_on_batch(inputs, targets)
     classes = _layer_classes(model)
@@ -141,15 +134,8 @@ def profile_torch(model_name, precision="float32", steps=3, warmup=3, batch_size
 
     torch = reference.torch
     bf16 = precision != "float32"
-    torch.set_num_threads(os.cpu_count() or 1)
-    torch.manual_seed(0)
-    net = reference.build_twin(model_name)
-    if bf16:
-        net = net.to(memory_format=torch.channels_last)
-    net.train()
-    optimizer, _ = reference.make_optimizer(net.parameters())
-    inputs, targets = reference.make_batch(model_name, batch_size, *image_size, channels_last=bf16)
-    step = reference.training_step(net, optimizer, inputs, targets, bf16=bf16)
+    _, step, _ = reference.prepare(model_name, batch_size, bf16=bf16, channels_last=bf16, height=image_size[0],
+                                   width=image_size[1])
 
     for _ in range(warmup):
         step()

@@ -50,8 +50,8 @@ Losses, as `losses.default_loss`: segmentation and motion a cross-entropy over v
 255; depth MaskedHuber(delta=250), the mean over pixels with target > 0 (MultiNet++ eq. 5). The heads return
 logits and the loss is `F.cross_entropy(logits, target, ignore_index=255)`, log-softmax fused into the loss: that
 is how PyTorch users write it and PyTorch's best. Our Keras models end in a softmax, and under TensorFlow their loss
-(`keras.ops.sparse_categorical_crossentropy`) takes the logits behind it into the same fused computation. The softmax (linear for depth) is applied only where a forward
-output is wanted (`MultiTaskNet.predict`), never in the training step. Losses are computed in float32 from the
+(`keras.ops.sparse_categorical_crossentropy`) takes the logits behind it into the same fused computation. The twin
+has no softmax at all: `--check` compares logits. Losses are computed in float32 from the
 float32-cast logits (Keras' output activation is float32 under mixed precision too).
 
 Heap corruption in bf16 (the issue: MultiNet++ bf16 training died intermittently with glibc's "corrupted
@@ -228,13 +228,6 @@ class MultiTaskNet(_Module):
             pyramid = tuple(torch.cat([current, before], dim=1) for current, before in zip(pyramid, previous))
         return {task: decoder(*pyramid) for task, decoder in self.decoders.items()}
 
-    def predict(self, image, previous_image=None):
-        """The Keras model's outputs: softmax for segmentation/motion, linear for depth (float32)."""
-        logits = self(image, previous_image)
-        return {task: value.float().softmax(dim=1) if task in SOFTMAX_TASKS else value.float()
-                for task, value in logits.items()}
-
-
 def build_twin(model, fp32_score_layers=False, fp32_decoder=False):
     tasks, frames = MODELS[model]
     return MultiTaskNet(tasks, frames, fp32_score_layers, fp32_decoder)
@@ -309,6 +302,21 @@ def training_step(net, optimizer, inputs, targets, bf16=False):
     return step
 
 
+def prepare(model, batch_size=2, bf16=False, channels_last=False, threads=None, fp32_score_layers=False,
+            fp32_decoder=False, height=INPUT_SIZE[0], width=INPUT_SIZE[1]):
+    """The twin in training mode (seed 0, `threads` torch threads), its fixed random batch and optimizer:
+    (net, step, optimizer name), `step()` one training step returning the detached loss."""
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+    torch.manual_seed(0)
+    net = build_twin(model, fp32_score_layers, fp32_decoder)
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    net.train()
+    optimizer, optimizer_name = make_optimizer(net.parameters())
+    inputs, targets = make_batch(model, batch_size, height, width, channels_last)
+    return net, training_step(net, optimizer, inputs, targets, bf16=bf16), optimizer_name
+
+
 def benchmark(model, batch_size=2, precision="float32", channels_last=False, steps=10, warmup=3, threads=None,
               fp32_score_layers=False, fp32_decoder=False, height=INPUT_SIZE[0], width=INPUT_SIZE[1]):
     """Trains the twin for warmup + steps steps on fixed random data; returns the JSON-ready result dict."""
@@ -317,16 +325,9 @@ def benchmark(model, batch_size=2, precision="float32", channels_last=False, ste
     fp32_decoder = bool(fp32_decoder and precision == "bf16")  # float32 runs have nothing to keep in float32
     fp32_score_layers = bool(fp32_score_layers and precision == "bf16") or fp32_decoder
     threads = threads or os.cpu_count() or 1
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    net = build_twin(model, fp32_score_layers, fp32_decoder)
+    net, step, optimizer_name = prepare(model, batch_size, precision == "bf16", channels_last, threads,
+                                        fp32_score_layers, fp32_decoder, height, width)
     params = count_params(net)
-    if channels_last:
-        net = net.to(memory_format=torch.channels_last)
-    net.train()
-    optimizer, optimizer_name = make_optimizer(net.parameters())
-    inputs, targets = make_batch(model, batch_size, height, width, channels_last)
-    step = training_step(net, optimizer, inputs, targets, bf16=precision == "bf16")
 
     for _ in range(warmup):
         step()
@@ -347,7 +348,7 @@ def benchmark(model, batch_size=2, precision="float32", channels_last=False, ste
         "channels_last": bool(channels_last),
         "threads": threads,
         "steps": steps,
-        "images_per_second": round(batch_size * steps / sum(step_seconds), 4) if steps else None,
+        "images_per_second": round(batch_size * steps / sum(step_seconds), 4),
         "step_seconds": [round(seconds, 4) for seconds in step_seconds],
         "params": params,
         "fp32_score_layers": fp32_score_layers,
@@ -417,10 +418,9 @@ def compare_with_keras(model, net, height=64, width=96, seed=0):
     import keras
     import numpy as np
 
-    import models
+    from benchmarks.train import build
 
-    keras_model = (models.build_segnet(MODELS["segnet"][0]["segmentation"], input_shape=(height, width, 3))
-                   if model == "segnet" else models.build_multinet_pp(input_shape=(height, width, 3)))
+    keras_model = build(model, (height, width, 3))
     generator = np.random.default_rng(seed)
     _randomize_keras_weights(keras_model, generator)
     copy_keras_weights(keras_model, net)

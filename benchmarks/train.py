@@ -64,12 +64,11 @@ def fixed_batch(model, batch_size, seed=0):
     return inputs, targets
 
 
-def forward_flops(model, batch_size):
-    """Forward-pass FLOPs of one batch, or None where the backend has no cost model we can read."""
+def forward_flops(model, inputs):
+    """Forward-pass FLOPs of the batch `inputs`, or None where the backend has no cost model we can read."""
     import keras
 
     backend = keras.backend.backend()
-    inputs, _ = fixed_batch(model, batch_size)
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -109,11 +108,10 @@ def matmul_peak(dtype, repeats=5):
     return 2.0 * MATMUL_SIZE ** 3 / best
 
 
-def measure(model_name, batch_size=2, precision="float32", jit=False, steps=10, warmup=3, weighting="gls",
-            image_size=(224, 384)):
-    """The benchmark's JSON record (see the module docstring)."""
+def prepare(model_name, precision="float32", batch_size=2, image_size=(224, 384), weighting="gls", jit=False):
+    """(model, inputs, targets): the network under the precision policy (seed 0), compiled as the reproduction
+    trains (FusedAdam 1e-4, `weighting`), and its fixed random batch."""
     import keras
-    import numpy as np
 
     from training.fused_adam import FusedAdam
 
@@ -121,7 +119,16 @@ def measure(model_name, batch_size=2, precision="float32", jit=False, steps=10, 
     keras.utils.set_random_seed(0)
     model = build(model_name, tuple(image_size) + (3,))
     model.compile(optimizer=FusedAdam(1e-4), weighting=weighting, jit_compile=jit)
-    inputs, targets = fixed_batch(model, batch_size)
+    return (model, *fixed_batch(model, batch_size))
+
+
+def measure(model_name, batch_size=2, precision="float32", jit=False, steps=10, warmup=3, weighting="gls",
+            image_size=(224, 384)):
+    """The benchmark's JSON record (see the module docstring)."""
+    import keras
+    import numpy as np
+
+    model, inputs, targets = prepare(model_name, precision, batch_size, image_size, weighting, jit)
     seconds = []
     for step in range(warmup + steps):
         start = time.perf_counter()
@@ -132,7 +139,7 @@ def measure(model_name, batch_size=2, precision="float32", jit=False, steps=10, 
     if not np.isfinite(float(logs["loss"])):
         raise FloatingPointError(f"{model_name} {precision}: the training loss is {logs['loss']}")
     images_per_second = batch_size * steps / sum(seconds)
-    flops = forward_flops(model, batch_size)
+    flops = forward_flops(model, inputs)
     peak = matmul_peak({"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}[precision])
     achieved = 3.0 * flops / batch_size * images_per_second if flops else None
     return {"framework": "keras", "backend": keras.backend.backend(), "keras": keras.__version__,
