@@ -168,8 +168,9 @@ class MultiTaskModel(keras.Model):
     def _global_batch_losses(self, x, task_losses):
         if keras.backend.backend() != "tensorflow":
             return task_losses
-        from training.distribution import cross_replica_losses
+        from training.distribution import cross_replica_losses, per_replica_mean
 
+        task_losses = {task: per_replica_mean(value, self.task_losses[task]) for task, value in task_losses.items()}
         return cross_replica_losses(task_losses, ops.shape(keras.tree.flatten(x)[0])[0])
 
     def _replica_share(self, total):

@@ -70,7 +70,10 @@ def _evaluate_split(model, experiment, settings, plan_budget, dataset, tasks, cl
     if "disparity" in tasks:
         evaluators["disparity"] = DepthEvaluator(cap=DISPARITY_CAP_METRES)
         focal_baselines = _focal_baselines(settings, dataset, experiment, settings.image_size[1])
-        max_disparity = float(getattr(model.task_losses.get("disparity"), "max_disparity", 0.3))
+        from losses.stereo import StereoReconstructionLoss
+
+        # the stereo loss knows how the network's output maps to pixels (the defaults if the model is not compiled)
+        disparity_loss = model.task_losses.get("disparity") or StereoReconstructionLoss()
     if "detection" in tasks:
         from metrics.detection import DetectionEvaluator
 
@@ -95,8 +98,7 @@ def _evaluate_split(model, experiment, settings, plan_budget, dataset, tasks, cl
             elif task == "depth":
                 evaluators[task].update(targets["depth"].numpy(), predicted)
             elif task == "disparity":
-                width = predicted.shape[2]
-                disparity_px = predicted * max_disparity * width
+                disparity_px = np.asarray(disparity_loss.disparity_in_pixels(predicted))
                 scale = focal_baselines[seen:seen + batch].reshape(-1, 1, 1, 1)
                 true_disparity = targets["depth"].numpy()
                 true_depth = np.where(true_disparity > 0, scale / np.maximum(true_disparity, 1e-6), 0.0)

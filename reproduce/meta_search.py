@@ -57,8 +57,11 @@ class CandidateTrainer:
             tf.config.experimental.enable_op_determinism()
         keras.backend.clear_session()  # a Ray worker trains many candidates; do not keep the previous graphs
         experiment = candidate_experiment(self.experiment, candidate, self.init)
+        # A candidate is a run of its own, in this process or a Ray worker: never a worker of a multi-host job,
+        # whose TF_CONFIG ports and task index belong to the reproduction's process.
+        strategy = None if self.settings.strategy == "multiworker" else self.settings.strategy
         settings = dataclasses.replace(self.settings, out=candidate.folder, force=False, keep_models=False,
-                                       progress=False)
+                                       progress=False, strategy=strategy)
         plan = Plan([experiment], settings)
         metrics = run(plan, experiment.name, keep_init=True)
         scores = {key: value for key, value in metrics.items() if key not in RUN_FACTS and not key.startswith("weights/")}

@@ -163,6 +163,41 @@ def test_multi_worker_strategy_over_two_processes_trains_as_one_device(trained):
         _assert_same_training(result, reference)
 
 
+LOSS_SCALE_SCRIPT = textwrap.dedent('''
+    import json
+    import numpy as np
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from losses import DetectionLoss, MaskedCrossEntropy
+    from training.distribution import per_replica_mean
+    rng = np.random.default_rng(0)
+    boxes = np.full((2, 4, 5), -1.0, "float32"); boxes[:, 0] = [0.2, 0.1, 0.6, 0.4, 1.0]
+    cases = {"detection": (DetectionLoss(3), boxes, rng.normal(size=(2, 2, 3, 8)).astype("float32")),
+             "segmentation": (MaskedCrossEntropy(), rng.integers(0, 3, (2, 4, 6)),
+                              rng.dirichlet(np.ones(3), (2, 4, 6)).astype("float32"))}
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    result = {}
+    for task, (loss, target, prediction) in cases.items():
+        alone = float(loss(target, prediction))
+        per_replica = strategy.run(lambda: per_replica_mean(loss(target, prediction), loss))  # each replica: all of it
+        result[task] = [alone] + [float(v) for v in strategy.experimental_local_results(per_replica)]
+    print(json.dumps(result))
+''')
+
+
+def test_every_task_loss_reaches_the_weighting_as_the_replicas_own_mean():
+    """Keras' reduction divides DetectionLoss by the replicas, MaskedPixelLoss reduces itself: both come out as
+    the replica's own mean, as on one device."""
+    result = subprocess.run([sys.executable, "-c", LOSS_SCALE_SCRIPT], capture_output=True, text=True, cwd=REPOSITORY,
+                            env={**os.environ, "PYTHONPATH": REPOSITORY, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    values = json.loads(result.stdout.strip().splitlines()[-1])
+    for task, (alone, *replicas) in values.items():
+        assert len(replicas) == 2, task
+        np.testing.assert_allclose(replicas, alone, rtol=1e-6, err_msg=task)
+
+
 # ----------------------------------------------------------------------------------------- the helpers
 def test_strategy_names_scopes_and_clear_errors(monkeypatch):
     import tensorflow as tf

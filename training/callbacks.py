@@ -216,8 +216,11 @@ class PredictionPanels(keras.callbacks.Callback):
             value = predicted[index, ..., 0] if predicted.ndim == 4 else predicted[index]
             truth = self._target(task if task != "disparity" else "depth", index)
             if task == "disparity":
+                from losses.stereo import StereoReconstructionLoss
+
                 loss = getattr(self.model, "task_losses", {}).get("disparity") if self.model is not None else None
-                value = value * float(getattr(loss, "max_disparity", 0.3)) * value.shape[-1]
+                value = np.asarray((loss or StereoReconstructionLoss()).disparity_in_pixels(value[None, :, :, None]))
+                value = value[0, ..., 0]
             return _depth_tiles(value, truth, colorize["depth"])
         palette = self.palettes.get(task)
         if palette is None or len(palette) < channels:

@@ -241,6 +241,21 @@ def cross_replica_losses(losses, batch_size):
     return {name: means[index] for index, name in enumerate(names)}
 
 
+def per_replica_mean(value, loss):
+    """A task loss as this replica's mean over its own examples. Keras' `Loss.__call__` divides a mean-reduced loss
+    by the number of replicas (Keras' trainer sums the replicas' losses); losses that reduce themselves, such as
+    `losses.MaskedPixelLoss`, do not. Undoes the former so that every task loss reaches `cross_replica_losses` on
+    the same footing; unchanged outside a replica context with several replicas."""
+    import keras
+
+    context = _replica_context()
+    keras_reduced = (isinstance(loss, keras.losses.Loss) and type(loss).__call__ is keras.losses.Loss.__call__
+                     and loss.reduction in ("sum_over_batch_size", "mean", "mean_with_sample_weight"))
+    if context is None or not keras_reduced:
+        return value
+    return value * float(context.num_replicas_in_sync)
+
+
 def replica_share(total):
     """This replica's share of a loss that every replica computes whole (total / replicas): tf.distribute sums the
     replicas' gradients. Unchanged outside a tf.distribute replica context with several replicas."""
