@@ -8,7 +8,7 @@ import subprocess
 import time
 
 from reproduce import tables as table_lib
-from reproduce.runner import Plan, RunFailed, run, run_many
+from reproduce.runner import Plan, run_many
 
 PAPERS = ("neurall", "multinet_pp", "auxnet", "task_weighting", "selfsup")
 
@@ -104,11 +104,10 @@ def reproduce(selection, settings, command, echo=print, executor=None, plan=None
     failures = {}
     started = time.time()
     try:
-        if executor is not None:
-            labels = {name: f"{used.get(name, name)} ({name})" for name in order}
-            counts, failures = run_many(plan, order, keep_init=starts, labels=labels, executor=executor, echo=echo)
-        else:
-            _run_serially(plan, order, starts, used, counts, failures, echo)
+        numbered = executor is None  # in this process runs go one after another: "[i/n]" says how far along
+        labels = {name: (f"[{index}/{len(order)}] " if numbered else "") + f"{used.get(name, name)} ({name})"
+                  for index, name in enumerate(order, 1)}
+        counts, failures = run_many(plan, order, keep_init=starts, labels=labels, executor=executor, echo=echo)
     finally:
         write_outputs(selection, plan, command, failures)
     minutes = (time.time() - started) / 60
@@ -116,23 +115,6 @@ def reproduce(selection, settings, command, echo=print, executor=None, plan=None
          f"{len(failures)} failed. Tables in {settings.out}/<paper>/, "
          f"report: {os.path.join(settings.out, 'report.html')}")
     return counts, failures
-
-
-def _run_serially(plan, order, starts, used, counts, failures, echo):
-    for index, name in enumerate(order, 1):
-        dependency = plan[name].dependency
-        if dependency in failures:
-            failures[name] = f"starts from {dependency}, which failed"
-            echo(f"{name}: skipped: {failures[name]}")
-            continue
-        was_done = plan.status(name) == "done" and not plan.settings.force
-        label = f"[{index}/{len(order)}] {used.get(name, name)} ({name})"
-        try:
-            run(plan, name, keep_init=name in starts, label=label)
-            counts["reused" if was_done else "trained"] += 1
-        except RunFailed as error:
-            failures[name] = str(error)
-            echo(f"{label}: failed: {error}")
 
 
 def write_outputs(selection, plan, command, failures=None):
