@@ -4,7 +4,8 @@ Per example (a batch adds a leading B), following the shared tensor conventions:
   inputs  image / previous_image (frames=2) float32 (H, W, 3) raw RGB in [0, 255];
           depth_image (option depth_input=True) float32 (H, W, 3), the depth target replicated.
   targets segmentation int32 (H, W), 255 ignore; motion int32 (H, W) {0, 1, 255}; depth float32 (H, W, 1),
-          0 invalid (disparity in pixels for KITTI / Cityscapes, metres for SYNTHIA); right_image float32
+          0 invalid, in the unit of option depth_units (data/depth_units.py; default: disparity in pixels for
+          KITTI / Cityscapes, metres for SYNTHIA; "paper16": the 16-bit PNG values the papers trained on); right_image float32
           (H, W, 3); detection float32 (max_boxes, 5) [ymin, xmin, ymax, xmax, class], normalised, padding rows -1;
           colorization int32 (H, W) bin id in [0, 36) (Novosel et al. 2019, section 3.1).
 
@@ -25,7 +26,7 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from data import color, labels
+from data import color, depth_units, labels
 from data.readers import READERS, get_reader
 from data.readers.base import ALL_TASKS, IMAGE_FIELDS, png_info
 
@@ -39,6 +40,7 @@ PIPELINE_DEFAULTS = {
     "preprocess": None,
     "augment": False,
     "depth_input": False,
+    "depth_units": None,
     "colorization_stats": None,
     "max_boxes": DEFAULT_MAX_BOXES,
     "drop_remainder": False,
@@ -64,7 +66,9 @@ def load(dataset, root, split, tasks, frames=1, image_size=(224, 384), batch_siz
       shuffle: shuffle the examples each epoch; otherwise the order is the sorted file order.
       **options: pipeline options (PIPELINE_DEFAULTS): cache, preprocess (callable applied to the input images
         image / previous_image after the targets are made), augment, depth_input, colorization_stats
-        (mu_a, sd_a, mu_b, sd_b), max_boxes, drop_remainder, shuffle_seed, shuffle_buffer (used after cache);
+        (mu_a, sd_a, mu_b, sd_b), depth_units (None, "paper16", "pixels" or "metres": the unit of the depth
+        target and of depth_image, see data/depth_units.py), max_boxes, drop_remainder, shuffle_seed,
+        shuffle_buffer (used after cache);
         synthetic options (layout, num, seed, cache_dir); everything else goes to the reader.
     """
     tasks = _check_tasks(tasks)
@@ -88,6 +92,12 @@ def load(dataset, root, split, tasks, frames=1, image_size=(224, 384), batch_siz
             raise ValueError(f"colorization_stats must be (mu_a, sd_a, mu_b, sd_b), got {stats!r}")
 
     records = _records(reader, examples, tasks, pipeline_options["max_boxes"])
+    depth_unit = None
+    if "depth" in tasks or pipeline_options["depth_input"]:
+        depth_unit = depth_units.resolve(reader.depth_encoding, pipeline_options["depth_units"], dataset)
+        if depth_units.needs_calibration(reader.depth_encoding, depth_unit):
+            records["focal_baseline"] = np.array(
+                [_focal_baseline(reader, example) for example in examples], np.float32)
     if image_size is None and batch_size is not None:
         sizes = sorted({(png_info(e.files["image"]).height, png_info(e.files["image"]).width) for e in examples})
         if len(sizes) > 1:
@@ -98,7 +108,7 @@ def load(dataset, root, split, tasks, frames=1, image_size=(224, 384), batch_siz
 
     decode = functools.partial(
         _decode_example, reader=reader, tasks=tasks, frames=frames, image_size=image_size,
-        depth_input=pipeline_options["depth_input"], warn_unknown=_OnceWarning(dataset),
+        depth_input=pipeline_options["depth_input"], depth_unit=depth_unit, warn_unknown=_OnceWarning(dataset),
     )
     seed = pipeline_options["shuffle_seed"]
     ds = tf.data.Dataset.from_tensor_slices(records)
@@ -279,15 +289,25 @@ def _map_ids(ids, lookup, path, warn_unknown):
         return tf.identity(mapped)
 
 
-def _decode_depth(path, is_16bit, encoding):
+def depth_unit(reader, depth_units_option=None):
+    """The unit key (data/depth_units.py) of the depth target `data.load` gives for this reader and option."""
+    return depth_units.resolve(reader.depth_encoding, depth_units_option, reader.name)
+
+
+def _focal_baseline(reader, example):
+    try:
+        camera = reader.camera(example)
+    except (FileNotFoundError, ValueError) as error:
+        raise ValueError(f"depth_units='metres' on {reader.name} converts disparity with each image's calibration: "
+                         f"{error}") from None
+    return camera["focal"] * camera["baseline"]
+
+
+def _decode_depth(path, is_16bit, encoding, unit, focal_baseline=None):
+    import tensorflow.experimental.numpy as tnp
+
     raw = tf.cast(_decode_exact(path, is_16bit), tf.float32)
-    if encoding == "kitti_disparity":
-        return raw / 256.0
-    if encoding == "cityscapes_disparity":
-        return tf.where(raw > 0, (raw - 1.0) / 256.0, 0.0)
-    if encoding == "centimetres":
-        return raw / 100.0
-    raise ValueError(f"Unknown depth encoding {encoding!r}")
+    return tf.cast(depth_units.decode_png_values(raw, encoding, unit, tnp, focal_baseline), tf.float32)
 
 
 def _resize(tensor, size, method):
@@ -296,7 +316,7 @@ def _resize(tensor, size, method):
     return tf.image.resize(tensor, size, method=method)
 
 
-def _decode_example(record, reader, tasks, frames, image_size, depth_input, warn_unknown):
+def _decode_example(record, reader, tasks, frames, image_size, depth_input, depth_unit, warn_unknown):
     inputs, targets = {}, {}
     image = _decode_rgb(record["image"])
     inputs["image"] = _resize(image, image_size, "bilinear")
@@ -313,11 +333,12 @@ def _decode_example(record, reader, tasks, frames, image_size, depth_input, warn
         ids = _map_ids(ids, labels.motion_lookup(), record["motion"], warn_unknown)
         targets["motion"] = _resize(ids, image_size, "nearest")[..., 0]
     if "depth" in tasks or depth_input:
-        depth = _decode_depth(record["depth"], record["depth_16bit"], reader.depth_encoding)
+        depth = _decode_depth(record["depth"], record["depth_16bit"], reader.depth_encoding, depth_unit,
+                              record.get("focal_baseline"))
         if image_size is not None:
             native_width = tf.cast(tf.shape(depth)[1], tf.float32)
             depth = _resize(depth, image_size, "nearest")
-            if reader.depth_encoding.endswith("disparity"):
+            if depth_units.UNITS[depth_unit].scales_with_width:
                 depth = depth * (image_size[1] / native_width)
         if "depth" in tasks:
             targets["depth"] = depth

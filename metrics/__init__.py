@@ -1,9 +1,20 @@
-"""Offline whole-set scores (metrics.segmentation, metrics.depth), streaming Keras metrics for fit/evaluate
-(metrics.streaming) and detection scores (metrics.detection, loaded on first use)."""
+"""Offline whole-set scores (metrics.segmentation, metrics.depth; metrics.cityscapes: the official Cityscapes
+benchmark's), streaming Keras metrics for fit/evaluate (metrics.streaming) and detection scores (metrics.detection,
+loaded on first use)."""
 import importlib
 
+from metrics.cityscapes import CityscapesEvaluator
 from metrics.depth import DepthEvaluator, depth_scores
-from metrics.segmentation import SegmentationEvaluator, confusion_matrix, scores_from_confusion, segmentation_scores
+from metrics.segmentation import (
+    SegmentationEvaluator,
+    confusion_matrix,
+    image_confusion_matrices,
+    image_mean_iou_smoothed,
+    pooled_jaccard,
+    scores_from_confusion,
+    scores_from_image_confusions,
+    segmentation_scores,
+)
 from metrics.streaming import (
     DepthAbsRel,
     DepthDelta1,
@@ -14,6 +25,7 @@ from metrics.streaming import (
 )
 
 __all__ = [
+    "CityscapesEvaluator",
     "DepthAbsRel",
     "DepthDelta1",
     "DepthEvaluator",
@@ -24,7 +36,11 @@ __all__ = [
     "SegmentationMeanIoU",
     "confusion_matrix",
     "depth_scores",
+    "image_confusion_matrices",
+    "image_mean_iou_smoothed",
+    "pooled_jaccard",
     "scores_from_confusion",
+    "scores_from_image_confusions",
     "segmentation_scores",
 ]
 

@@ -4,6 +4,13 @@ FCN8 (Long et al.), as the papers' parameter counts fix it: a 1x1 score convolut
 P5; Conv2DTranspose C->C with kernel 4 / stride 2 (P5->P4 and P4->P3) and kernel 16 / stride 8 (P3->input), with
 bias; skip additions. The output layer is named after the task so the model's output dict is keyed by task.
 
+Taps: P3, P4, P5 are the outputs of ResNet-50's stages 3, 4 and 5 (conv3_block4_out, conv4_block6_out,
+conv5_block3_out), FCN8's pool3 / pool4 / pool5. MultiNet++ names its taps "ReLU at layers 23, 39 and 46", which we
+could not reconcile with any counting: the papers' parameter counts fix the taps' widths at 512, 1024 and 2048
+channels (a score layer on them has 3,584 C + 3 C weights), which only stage outputs have (a bottleneck's inner
+ReLUs have a quarter of them), and counting Keras 2's ResNet-50 activations from 0, layer 39 is conv4_block6_out
+but 23 and 46 are inner ReLUs (conv4_block1_2_relu, 256 channels; conv5_block3_1_relu, 512); from 1 none fits.
+
 U-Net (Ronneberger et al., as Novosel et al. 4.1): from P5 up to full resolution; at each level the upsampled
 decoder features are concatenated with the encoder output of that level; every convolution is followed by batch
 norm and ReLU except the last, which has the task's activation.

@@ -7,6 +7,14 @@ layers keep Keras' ResNet names (P3/P4/P5 of ResNet-50 are `conv3_block4_out`, `
 
 ResNet-18 and ResNet-10 are written here with basic blocks ([2, 2, 2, 2] and [1, 1, 1, 1]), a 7x7/2 stem and a
 max-pool, bias-free convolutions and a 1x1 projection shortcut where the shape changes, as torchvision's ResNet.
+
+ImageNet weights (`weights="imagenet"`) come from the Keras cache (`$KERAS_HOME/models`, default ~/.keras/models);
+`resolve_weights` only looks there, it never downloads, because it runs while runs are planned (`--list` too).
+`models.pretrained.fetch_imagenet(backbone)` (or `python -m models.pretrained BACKBONE`) puts them there:
+  resnet50  keras.applications' own file, fetched the way keras.applications fetches it.
+  resnet18  keras-hub's `resnet_18_imagenet` preset (timm's resnet18.a1_in1k) mapped onto this encoder and saved
+            as a `.weights.h5` of it (RESNET18_IMAGENET_FILE).
+  resnet10  no public ImageNet weights exist for this layout (see RESNET10_IMAGENET_NOTE).
 """
 import os
 from pathlib import Path
@@ -34,7 +42,26 @@ DEFAULT_NORMALIZATION = {"resnet50": "caffe", "resnet18": "torch", "resnet10": "
 RESNET50_IMAGENET_FILE = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
 RESNET50_IMAGENET_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
                          + RESNET50_IMAGENET_FILE)
-_BN_EPSILON = 1.001e-5
+# keras.applications' md5 of that file (keras/src/applications/resnet.py WEIGHTS_HASHES["resnet50"][1]).
+RESNET50_IMAGENET_MD5 = "4d473c1dd8becc155b73f8504c6f6626"
+# keras-hub's ImageNet ResNet-18 (converted from timm's resnet18.a1_in1k), mapped onto `_basic_resnet` and saved as
+# a `.weights.h5` of this module's "resnet18" encoder under this name in the Keras cache.
+KERAS_HUB_RESNET18_PRESET = "resnet_18_imagenet"
+KERAS_HUB_RESNET18_URL = "https://www.kaggle.com/models/keras/resnetv1/keras/resnet_18_imagenet"
+# The newest keras-hub that installs with keras<3.13 (0.26 wants keras>=3.13); what the messages tell users to install.
+KERAS_HUB_REQUIREMENT = "keras-hub==0.25.1"
+RESNET18_IMAGENET_FILE = "mtl_resnet18_encoder_imagenet_from_keras_hub_resnet_18_imagenet.weights.h5"
+IMAGENET_FILES = {"resnet50": RESNET50_IMAGENET_FILE, "resnet18": RESNET18_IMAGENET_FILE}
+RESNET10_IMAGENET_NOTE = (
+    "no public ImageNet ResNet-10 has this encoder's layout (7x7 stem, basic blocks [1, 1, 1, 1], 1x1 projection "
+    "shortcuts): keras.applications, keras-hub and torchvision have none, and timm's resnet10t.c3_in1k is a "
+    "different network (a 3-conv 'tiered' stem of 24/32/64 channels and average-pool shortcuts), so its weights do "
+    "not fit. Leang et al. pre-trained theirs on ImageNet but the paper links no weights. Pre-train this encoder "
+    "yourself (a keras-hub ResNetBackbone with stackwise_num_blocks=[1, 1, 1, 1] maps onto it through "
+    "models.pretrained.save_encoder_weights_from_keras_hub(backbone, path)) and pass the `.weights.h5` of "
+    "models.build_encoder('resnet10') as weights='/path/to/resnet10.weights.h5' (python -m reproduce ... "
+    "--pretrained resnet10=FILE)")
+_BN_EPSILON = 1.001e-5  # models.batch_norm.FUSED_MIN_EPSILON: the smallest epsilon TensorFlow's fused kernel takes
 
 
 def validate_input_shape(input_shape, argument="input_shape"):
@@ -59,30 +86,46 @@ def validate_backbone(backbone):
 
 
 def keras_cache_dir():
+    """The Keras cache folder for model files, `$KERAS_HOME/models` (default ~/.keras/models), read at each call."""
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
 
 
+def imagenet_cache_path(backbone):
+    """Where the ImageNet weights of `backbone` lie in the Keras cache, whether or not they are there yet."""
+    validate_backbone(backbone)
+    if backbone not in IMAGENET_FILES:
+        raise ValueError(f"weights='imagenet' for backbone={backbone!r}: {RESNET10_IMAGENET_NOTE}.")
+    return keras_cache_dir() / IMAGENET_FILES[backbone]
+
+
 def resolve_weights(backbone, weights):
-    """Returns None or a local weights file path; never downloads."""
+    """Returns None or a local weights file path; never downloads.
+
+    It runs while reproductions plan their runs (`--list` too), so it only looks: `weights="imagenet"` is the file
+    `models.pretrained.fetch_imagenet(backbone)` leaves in the Keras cache.
+    """
     if weights is None:
         return None
     if weights == "imagenet":
-        if backbone != "resnet50":
-            raise ValueError(
-                f"weights='imagenet' is available for backbone='resnet50' only (keras.applications); for "
-                f"{backbone!r} pass weights='/path/to/{backbone}.weights.h5' (weights of this encoder saved with "
-                f"encoder.save_weights).")
-        cached = keras_cache_dir() / RESNET50_IMAGENET_FILE
+        cached = imagenet_cache_path(backbone)
         if not cached.is_file():
             raise FileNotFoundError(
-                f"weights='imagenet': the ImageNet ResNet-50 file {RESNET50_IMAGENET_FILE} is not in the Keras "
-                f"cache ({cached}) and this library never downloads. Fetch it on a machine with network access "
-                f"from {RESNET50_IMAGENET_URL} and copy it to {cached}, or pass weights='/path/to/that/file'.")
+                f"weights='imagenet': the ImageNet {backbone} file {cached.name} is not in the Keras cache "
+                f"({cached}) and building a model never downloads. Fetch it with `python -m models.pretrained "
+                f"{backbone}` (models.pretrained.fetch_imagenet({backbone!r})) on a machine with network access"
+                f"{_fetch_hint(backbone, cached)}, or pass weights='/path/to/that/file'.")
         return str(cached)
     path = Path(weights)
     if not path.is_file():
         raise FileNotFoundError(f"weights={weights!r}: no such file. Pass None, 'imagenet' or a weights file path.")
     return str(path)
+
+
+def _fetch_hint(backbone, cached):
+    if backbone == "resnet50":
+        return f" (it downloads {RESNET50_IMAGENET_URL}; or copy that file to {cached})"
+    return (f" (it maps keras-hub's {KERAS_HUB_RESNET18_PRESET!r} preset, {KERAS_HUB_RESNET18_URL}, onto this encoder "
+            f"and needs `pip install {KERAS_HUB_REQUIREMENT}`; then copy the file it writes to {cached} here)")
 
 
 def build_encoder(backbone="resnet50", input_shape=(224, 384, 3), weights=None, normalization="default",

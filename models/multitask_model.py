@@ -31,16 +31,29 @@ class NonFiniteLossError(FloatingPointError):
 
 @keras.saving.register_keras_serializable(package="mtl")
 class MultiTaskModel(keras.Model):
-    """A functional model with named inputs (`image`, `previous_image`, `depth_image`) and task outputs."""
+    """A functional model with named inputs (`image`, `previous_image`, `depth_image`) and task outputs.
+
+    `target_units` ({output or input name: unit key of data/depth_units.py}, e.g. {"depth": "disparity_x256"})
+    records what the depth output was trained on (and FuseNet's `depth_image` input), so predictions, pictures and
+    TensorBoard panels say it; it travels with the model's config through `.keras` files.
+    """
 
     # (*args, **kwargs) like keras' Functional.__init__, so Keras serializes the model as its layer graph and
-    # revives it with `functional_from_config`; no builder needs to run again at load time.
-    def __init__(self, *args, **kwargs):
+    # revives it with `functional_from_config` (which passes the extra config entries, e.g. target_units, back here);
+    # no builder needs to run again at load time.
+    def __init__(self, *args, target_units=None, **kwargs):
         super().__init__(*args, **kwargs)
         if not isinstance(self.output, dict):
             raise ValueError("MultiTaskModel outputs must be a dict keyed by task name.")
         self.weighting = None
         self.task_losses = {}
+        self.target_units = dict(target_units or {})
+
+    def get_config(self):
+        config = super().get_config()
+        if self.target_units:  # models saved without units keep their config as it was
+            config["target_units"] = dict(self.target_units)
+        return config
 
     @property
     def tasks(self):

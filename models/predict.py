@@ -1,7 +1,7 @@
 """`python -m models.predict`: a trained model on your own images or frame sequences.
 
     python -m models.predict --model M.keras --input DIR|FILE|'frames/*.png' --out DIR [--batch-size 4]
-        [--classes SET] [--detection-classes A,B,C] [--score-threshold 0.3] [--depth-units disparity|metres]
+        [--classes SET] [--detection-classes A,B,C] [--score-threshold 0.3] [--depth-units UNIT]
         [--ab-stats MU_A,SD_A,MU_B,SD_B] [--alpha 0.5] [--video gif|mp4] [--fps 10]
 
 Images of any size are resized to the model's input (bilinear, as in training) and every output is resized back to
@@ -17,8 +17,10 @@ the output at the image's size:
 | detection | (n, 6) float32 [ymin, xmin, ymax, xmax, score, class] in pixels, clipped to the image | boxes with class names and scores |
 
 Disparity is in pixels of the width it was predicted at, so it is multiplied by (image width / model width): the
-`disparity` task always, `depth` unless `--depth-units metres` (our KITTI and Cityscapes depth targets are disparity,
-SYNTHIA's are metres). A 2-frame model reads the images as one sequence ordered by file name and runs
+`disparity` task always, `depth` when its unit is a disparity. The depth unit is the one the model recorded when it
+was trained (`MultiTaskModel.target_units`, e.g. `disparity_x256`: KITTI's 16-bit PNG value, as AuxNet and
+MultiNet++ trained; see data/depth_units.py); `--depth-units` overrides it (models saved without one are taken as
+disparity in pixels), and `OUT/summary.json` says which unit the `.npy` files and colour bars are in. A 2-frame model reads the images as one sequence ordered by file name and runs
 `StreamingPredictor` (each frame encoded once; the first frame is paired with itself). `--video` also writes
 `OUT/<task>.gif` or `.mp4` of the pictures. An unreadable image is skipped with a warning and counted;
 `OUT/summary.json` records what was done.
@@ -37,6 +39,7 @@ from models.cli import UsageError, add_model_argument, check_tasks, load_model, 
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 DISPARITY_TASKS = ("depth", "disparity")
+DEPTH_UNIT_CHOICES = ("disparity", "metres", "disparity_px", "disparity_x256", "depth_m", "depth_cm")
 DEFAULT_DETECTION_CLASSES = {3: ("Car", "Pedestrian", "Cyclist"),  # KITTI object (Leang et al.)
                              5: ("vehicles", "person", "bicycle", "traffic_light", "traffic_sign"),  # WoodScape
                              8: ("person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle")}
@@ -86,12 +89,16 @@ def output_names(paths):
 class Renderer:
     """Turns one image's raw model outputs into outputs at the image's size and pictures of them."""
 
-    def __init__(self, model, classes=None, detection_classes=None, score_threshold=0.3, depth_units="disparity",
+    def __init__(self, model, classes=None, detection_classes=None, score_threshold=0.3, depth_units=None,
                  ab_stats=None, alpha=0.5):
+        from data import depth_units as units
+
         self.input_size = tuple(int(v) for v in model.input["image"].shape[1:3])
         self.channels = {task: int(model.output[task].shape[-1]) for task in model.tasks}
         self.score_threshold = score_threshold
-        self.depth_units = depth_units
+        recorded = getattr(model, "target_units", {}).get("depth")
+        self.units = {"disparity": "disparity_px",
+                      "depth": units.UNITS_BY_NAME.get(depth_units, depth_units) or recorded or "disparity_px"}
         self.ab_stats = ab_stats
         self.alpha = alpha
         self.palette, self.class_names = self._class_set(classes)
@@ -154,7 +161,9 @@ class Renderer:
         return results
 
     def _is_disparity(self, task):
-        return task == "disparity" or (task == "depth" and self.depth_units == "disparity")
+        from data import depth_units as units
+
+        return units.UNITS[self.units[task]].scales_with_width
 
     def picture(self, task, image, output):
         """(H', W', 3) uint8 picture of one task's output at the image's size."""
@@ -166,8 +175,9 @@ class Renderer:
             return overlays.blend(image, np.broadcast_to(overlays.MOVING_COLOR, image.shape), self.alpha,
                                   where=output == 1)
         if task in DISPARITY_TASKS:
-            label = "disparity (px)" if self._is_disparity(task) else "depth (m)"
-            return overlays.depth_with_colorbar(output, label=label)
+            from data import depth_units as units
+
+            return overlays.depth_with_colorbar(output, label=units.label(self.units[task]))
         if task == "colorization":
             return self._colorized(image, output)
         if task == "detection":
@@ -314,8 +324,10 @@ def build_parser():
     parser.add_argument("--detection-classes", help="comma-separated detection class names (default from the "
                         "class count: 3 KITTI, 5 WoodScape, 8 Cityscapes)")
     parser.add_argument("--score-threshold", type=float, default=0.3, help="detection score threshold (0.3)")
-    parser.add_argument("--depth-units", choices=("disparity", "metres"), default="disparity",
-                        help="what the depth task predicts; disparity scales with the width (default disparity)")
+    parser.add_argument("--depth-units", choices=DEPTH_UNIT_CHOICES,
+                        help="what the depth task predicts (disparity = disparity_px, metres = depth_m; default: the "
+                             "unit the model recorded in training, else disparity_px); disparities scale with the "
+                             "width")
     parser.add_argument("--ab-stats", help="MU_A,SD_A,MU_B,SD_B of the colorization bins (default: each image's own)")
     parser.add_argument("--alpha", type=float, default=0.5, help="overlay opacity (0.5)")
     parser.add_argument("--video", choices=("gif", "mp4"), help="also write OUT/<task>.gif|mp4 of the pictures")
@@ -388,6 +400,7 @@ def predict_folder(model, paths, out, renderer, tasks=None, batch_size=4, video=
     summary = {"model": model_path, "model_name": model.name, "frames": model.frames, "tasks": tasks,
                "streaming": model.frames == 2, "images": len(done), "skipped": skipped,
                "input_size": list(renderer.input_size), "videos": videos,
+               "units": {task: renderer.units[task] for task in tasks if task in DISPARITY_TASKS},
                "seconds": round(time.time() - started, 2)}
     write_json(os.path.join(out, "summary.json"), summary)
     print(f"{len(done)} image(s) predicted, {len(skipped)} skipped (unreadable); "

@@ -1,9 +1,9 @@
 """python -m reproduce PAPER [--table N] [--quick] [--data-root NAME=DIR ...] [--out DIR] [--epochs N]
-[--batch-size N] [--train-images N] [--seed N] [--strategy none|mirrored|multiworker] [--scale-lr]
-[--ray-address ADDR] [--force] [--list]
+[--batch-size N] [--train-images N] [--seed N] [--image-size HxW|paper] [--strategy none|mirrored|multiworker]
+[--scale-lr] [--ray-address ADDR] [--force] [--list]
 
 Regenerates the tables and figures of a paper (neurall, multinet_pp, auxnet, task_weighting, selfsup, or all) at
-224x384 beside the paper's printed numbers. Datasets without --data-root are generated synthetically in their
+224x384 (or --image-size) beside the paper's printed numbers. Datasets without --data-root are generated synthetically in their
 official layout, and the tables say so.
 """
 import argparse
@@ -39,9 +39,16 @@ def parser():
                    help="scenes per synthetic dataset (default 12 with --quick, else 200 or enough for "
                         "--train-images)")
     p.add_argument("--seed", type=int, default=0, help="seed of data order and initialisation (default 0)")
+    p.add_argument("--image-size", type=_image_size, default=None, metavar="HxW|paper",
+                   help="input height x width of every run (default 224x384, as the tables); 'paper': each "
+                        "experiment's published resolution (Novosel et al.: 512x1024). Sides that are not "
+                        "multiples of 32 are rounded up to one (the encoders' stride): 375x1242 runs at 384x1248")
     p.add_argument("--pretrained", action="append", default=[], metavar="BACKBONE=FILE",
                    help="ImageNet weights of an encoder (resnet18 or resnet10: a .weights.h5 of that encoder; "
                         "resnet50 is found in the Keras cache)")
+    p.add_argument("--allow-random-init", action="store_true",
+                   help="train from random weights where ImageNet weights cannot be had (offline without the file, "
+                        "ResNet-10); without it a full-budget run that asks for ImageNet and gets none stops (exit 2)")
     p.add_argument("--keep-models", action="store_true", help="keep each run's model.keras even with --quick")
     p.add_argument("--eager", choices=("auto", "always", "never"), default="auto",
                    help="run training steps eagerly: auto = when a run has fewer than 40 steps (tracing the "
@@ -74,6 +81,21 @@ def _positive(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
     return value
+
+
+def _image_size(text):
+    from reproduce.runner import PAPER_SIZE
+
+    if text == PAPER_SIZE:
+        return PAPER_SIZE
+    height, separator, width = text.lower().partition("x")
+    try:
+        size = (int(height), int(width))
+    except ValueError:
+        size = None
+    if not separator or size is None or min(size) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HEIGHTxWIDTH (e.g. 224x384) or 'paper'")
+    return size
 
 
 def _pretrained(p, values):
@@ -128,12 +150,13 @@ def main(argv=None):
                     "over the GPUs of one node)")
         out = _worker_out(p, out)
     sources = DataSources(roots, os.path.join(out, "synthetic"), synthetic_scenes(args), args.seed)
+    size = {"image_size": args.image_size} if args.image_size else {}
     settings = Settings(out=out, sources=sources, quick=args.quick, epochs=args.epochs, batch_size=args.batch_size,
                         train_images=args.train_images, val_images=args.val_images, seed=args.seed,
                         force=args.force, keep_models=True if args.keep_models else None, eager=args.eager,
                         pretrained=_pretrained(p, args.pretrained), progress=not args.no_progress,
                         ray_address=args.ray_address, search_evaluations=args.search_evaluations,
-                        strategy=None if args.strategy == "none" else args.strategy, scale_lr=args.scale_lr)
+                        strategy=None if args.strategy == "none" else args.strategy, scale_lr=args.scale_lr, **size)
     selection = papers.Selection(chosen, table)
     if args.list:
         for name, status, folder in papers.listing(selection, settings):
@@ -145,6 +168,13 @@ def main(argv=None):
         distribution.get_strategy(settings.strategy)
     except distribution.DistributionError as error:
         p.error(f"--strategy {args.strategy}: {error}")
+    # --quick checks the plumbing: it uses ImageNet files already cached and downloads nothing
+    missing = {} if args.quick else fetch_imagenet(selection, settings)
+    if missing and not args.allow_random_init:
+        print("ImageNet weights are needed and not available:\n" + "\n".join(f"- {backbone}: {reason}" for
+              backbone, reason in missing.items()) + "\nFetch or copy them as said, pass --pretrained BACKBONE=FILE, "
+              "or --allow-random-init to train from random weights (the tables then say so).", file=sys.stderr)
+        return 2
     import tensorflow as tf
 
     tf.config.experimental.enable_op_determinism()  # same seed, same machine: the same numbers
@@ -162,6 +192,23 @@ def main(argv=None):
         print("\nInterrupted: finished runs are kept; run the same command again to resume.", file=sys.stderr)
         return 130
     return 1 if failures else 0
+
+
+def fetch_imagenet(selection, settings):
+    """Fetches into the Keras cache the ImageNet weights the selection's runs start from (keras.applications'
+    ResNet-50, keras-hub's ResNet-18; models.pretrained), before any run is hashed; {backbone: why not} of those
+    that cannot be had (offline without the file, ResNet-10: none is public)."""
+    from models.pretrained import PretrainedWeightsUnavailable, fetch_imagenet as fetch
+    from reproduce import papers
+    from reproduce.runner import Plan
+
+    missing = {}
+    for backbone in Plan(papers.all_experiments(), settings).imagenet_backbones(selection.experiments()):
+        try:
+            fetch(backbone)
+        except (PretrainedWeightsUnavailable, ValueError) as error:
+            missing[backbone] = str(error)
+    return missing
 
 
 def _worker_out(p, out):

@@ -8,9 +8,11 @@ channels (their parameter counts fix them), so each table names a class set:
   KITTI columns of NeurAll Table I / AuxNet Table 1 suggest (Lane is "-" there). The 19 trainIds are merged:
   wall -> building, terrain -> vegetation, person and rider -> pedestrian, truck / bus / train -> car,
   motorcycle -> bicycle. Our choice; the papers list only the classes they print.
-- `synthia13` (NeurAll, AuxNet on SYNTHIA, 13 channels): SYNTHIA's ids as they are.
-- `cityscapes20` / `synthia20` (MultiNet++, 20 channels): the 19 trainIds (SYNTHIA: its 13 ids) and unused
-  channels; the paper gives 20 output channels without naming them.
+- `synthia13` (NeurAll, AuxNet, MultiNet++ on SYNTHIA, 13 channels): SYNTHIA's ids as they are (MultiNet++: "the
+  decoder predicts from 13 categories in SYNTHIA", which its Table 2's SYNTHIA counts confirm).
+- `cityscapes20` (MultiNet++ on KITTI and Cityscapes, 20 channels): the 19 trainIds and an unused channel; the paper
+  gives 20 output channels without naming them. `synthia20` (SYNTHIA's 13 ids on 20 channels) is what MultiNet++'s
+  SYNTHIA runs used before they predicted 13 classes; kept for the models trained then (models.predict --classes).
 - `cityscapes19` (Novosel et al., KITTI and Cityscapes): the 19 trainIds.
 - `leang3` (Leang et al.): road, sidewalk and void ("only road, sidewalk and merged the other classes into void",
   Sec. V-B). WoodScape has no sidewalk: its curb is taken as sidewalk and lane marks as road.

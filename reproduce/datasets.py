@@ -117,6 +117,13 @@ class DataSources:
         name, root, split, options = self.resolve(dataset, split, options)
         return make_reader(name, root, options)[0], split
 
+    def depth_unit(self, dataset, options):
+        """The unit key (data/depth_units.py) of `dataset`'s depth target under the pipeline `options`."""
+        from data.pipeline import depth_unit
+
+        reader, _ = self.reader(dataset, **options)
+        return depth_unit(reader, options.get("depth_units"))
+
     def load(self, dataset, split, tasks, frames=1, class_set=None, segmentation_dataset=None, batch_size=None,
              shuffle=False, seed=0, image_size=(224, 384), **options):
         """data.load of one dataset, with segmentation labels mapped onto `class_set` (a ClassSet)."""

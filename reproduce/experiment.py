@@ -33,6 +33,9 @@ class Experiment:
     optimizer "adam" with learning_rate, beta_1, beta_2; batch_size; epochs.
     monitor / monitor_mode: the validation log that picks the kept (best) epoch.
     train_split / val_split and data_options (reader and pipeline options, e.g. split_scheme="leang").
+    paper_image_size: (height, width) the paper trained and evaluated at (Novosel et al.: 512x1024); runs use it
+        with `--image-size paper`, else the invocation's size (224x384 by default). It is not hashed itself: a run
+        is hashed with the size it runs at (the run configuration's "image_size").
     search: None for one training run; for Leang et al.'s evolutionary meta-learning, the search
         (reproduce/meta_search.py): {"weight_ranges": {task: [min, max]}, "frequency_range": [1, 10] or None,
         "fitness": metric, "metrics": [metrics to plot], "options": {training.evolution.EvolutionOptions
@@ -61,6 +64,7 @@ class Experiment:
     val_split: str = "val"
     data_options: dict = dataclasses.field(default_factory=dict)
     search: dict = None
+    paper_image_size: tuple = (224, 384)
 
     def __post_init__(self):
         if self.builder not in BUILDERS:
@@ -80,6 +84,7 @@ class Experiment:
         """The experiment as plain data (without its name), for hashing and config.json."""
         values = dataclasses.asdict(self)
         values.pop("name")
+        values.pop("paper_image_size")  # hashed as the size the run uses (Plan.config's "image_size")
         if values["search"] is None:
             values.pop("search")  # runs cached before searches existed keep their hashes
         return values

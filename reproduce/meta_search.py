@@ -21,7 +21,7 @@ import dataclasses
 import os
 import time
 
-from reproduce.runner import Plan, build_model, copy_layer_weights, keep_model_files, run
+from reproduce.runner import Plan, build_model, copy_layer_weights, keep_model_files, run, run_image_size
 from training import evolution, meta_learning
 from training.atomic import write_json
 
@@ -118,7 +118,7 @@ def search_and_evaluate(plan, name, folder, keep_init, label):
         "init": config["init"],
     })
     if keep_init or settings.keeps_models():
-        model = build_model(experiment, "random", settings.image_size)
+        model = build_model(experiment, "random", run_image_size(experiment, settings))
         copy_layer_weights(model, best["checkpoint"])
         keep_model_files(model, folder, settings, keep_init)
     return metrics

@@ -8,6 +8,11 @@ over them (its size is not given; see the README). Table III's numbers are Multi
 describes the 3-task model as two-stream while MultiNet++ calls the same numbers its one-frame GLS model: we
 follow MultiNet++ (one frame) and keep its two-frame runs in MultiNet++ Table 3.
 
+Budgets: NeurAll gives no training length. Tables I and II share AuxNet's runs, which train AuxNet's 200 epochs;
+MSNet2 and RNNet2 train the same 200 epochs, so Table I compares like with like. Table III shares MultiNet++'s
+runs, which train 100 epochs (MultiNet++ gives no length either; reproduce/multinet_pp.py), and their depth trains
+on the 16-bit PNG values, as MultiNet++'s Huber delta needs.
+
     python -m reproduce neurall [--table 1] [--quick]
 """
 from reproduce import auxnet, multinet_pp
@@ -36,8 +41,7 @@ def _class_table(key, title, rows_by_label, columns):
         for label, run in rows_by_label(dataset).items():
             rows.append(Row((section, label), auxnet.class_iou_cells(PAPER, key, section, label, run, dataset,
                                                                      columns)))
-    return Table(PAPER, key, title, ("Dataset", "Model"), columns, tuple(rows), DATASETS,
-                 notes=("IoU = mean IoU over the class set's classes (reproduce/class_sets.py).",))
+    return Table(PAPER, key, title, ("Dataset", "Model"), columns, tuple(rows), DATASETS, notes=auxnet.IOU_NOTES)
 
 
 def _table1():
@@ -45,7 +49,7 @@ def _table1():
         return {"SegNet": auxnet.segnet(dataset).name, "MSNet2": multistream("build_msnet2", dataset).name,
                 "RNNet2": multistream("build_rnnet2", dataset).name}
     return _class_table("table1", "NeurAll Table I: single- vs multi-stream semantic segmentation (IoU %)", rows,
-                        CLASS_COLUMNS + ("IoU", "Params"))
+                        CLASS_COLUMNS + ("IoU", "Params", auxnet.STANDARD_MIOU))
 
 
 def _table2():
@@ -53,7 +57,7 @@ def _table2():
         return {"SegNet": auxnet.segnet(dataset).name} | {
             v: auxnet.auxnet(v, dataset).name for v in ("AuxNet400", "AuxNet1000", "AuxNetTWB")}
     return _class_table("table2", "NeurAll Table II: single task vs auxiliary learning (IoU %)", rows,
-                        CLASS_COLUMNS + ("IoU",))
+                        CLASS_COLUMNS + ("IoU", auxnet.STANDARD_MIOU))
 
 
 def _table3():

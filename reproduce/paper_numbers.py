@@ -11,12 +11,14 @@ Key scheme
 ``PAPER_NUMBERS[(paper, table, section, row, column)] -> value``, all five parts strings:
 
 * paper: "auxnet", "neurall", "multinet_pp", "task_weighting", "selfsup".
-* table: "table1", "table2", ... numbered as the paper numbers them (NeurAll's roman I/II/III -> 1/2/3).
+* table: "table1", "table2", ... numbered as the paper numbers them (NeurAll's roman I/II/III -> 1/2/3);
+  "table1_text" for numbers a paper prints in its prose beside Table 1 (Novosel et al.'s single-task scores).
 * section: the block of the table a row sits in ("KITTI", "SYNTHIA", "Cityscapes", "WoodScape",
   "Overall"), or "" for tables without blocks.
 * row / column: the labels below (``table_labels(paper, table)`` lists them in the paper's order).
 
-Values are as printed: percentages as printed without the % sign (46.79, not 0.4679; "09.82" -> 9.82),
+Values are as printed: words and marks as TEXT_VALUES (check marks of MultiNet++ Table 1); percentages as printed
+without the % sign (46.79, not 0.4679; "09.82" -> 9.82),
 fractions as printed (0.6535), integers as ints (task weights such as 70, parameter counts such as
 23_672_264). ``DASH`` where the paper prints "-", ``NA`` where it prints "n/a". A cell the paper leaves
 empty has no key: ``paper_number`` returns None for it.
@@ -36,6 +38,8 @@ neurall table2     sections KITTI/SYNTHIA; rows SegNet, AuxNet400, AuxNet1000, A
 neurall table3     section ""; rows 1-Task, "<pair> / Sum of Losses", "<pair> / Product of Losses" for
                    pair in Seg+Depth, Seg+Motion, 3-Task; columns "<dataset> <task>" for dataset in
                    KITTI, Cityscapes and task in Segmentation, Depth, Motion.
+multinet_pp table1 section ""; rows Segmentation, Depth, Motion (CHECK / CROSS), # Train, # Validation,
+                   # Type; columns KITTI, Cityscapes, SYNTHIA.
 multinet_pp table2 section ""; rows 1-Task Segmentation, 1-Task Depth, 1-Task Motion, then
                    "<group> / 1-Frame" and "<group> / 2-Frames" for group in Seg+Depth, Seg+Motion,
                    3-Task; columns Encoder, Segmentation, Depth, Motion, Params (the KITTI & Cityscapes
@@ -55,7 +59,12 @@ selfsup table1     (Cityscapes) section ""; rows SSrandom, SSImageNet, SSCoarseC
                    "<tasks> (<method>) / ImageNet", "<tasks> (<method>) / CoarseCTS" for tasks in SS+C,
                    SS+D, SS+C+D and method in GS, UW, DWA; columns Sem. mIOU, Color mIOU, AbsRel, SqRel,
                    RMSE, RMSE_log.
-selfsup table3     (KITTI) same rows; column Sem. mIOU.
+selfsup table2     (Cityscapes test) rows Baseline (SSImageNet), Best; columns Class mIOU, Class iIOU,
+                   Category mIOU, Category iIOU.
+selfsup table3     (KITTI) same rows as table1; column Sem. mIOU.
+selfsup table4     rows as printed (SegNet ... Ours - Best); columns Test mIOU, Validation mIOU.
+selfsup table1_text rows "C / ImageNet", "C / CoarseCTS", "D / ImageNet", "D / CoarseCTS"; columns Color mIOU,
+                   AbsRel, SqRel (single-task colorization and disparity, from the prose).
 
 In the 1-Task row of NeurAll Table III and MultiNet++ Tables 3/4 each column holds the value of the
 single-task model for that column's task (the paper prints three 1-Task rows, one per model, with "-"
@@ -66,6 +75,9 @@ from decimal import Decimal
 
 DASH = "-"  # the paper prints "-" in that cell
 NA = "n/a"  # the paper prints "n/a"
+CHECK = "✓"  # MultiNet++ Table 1: the dataset has these annotations
+CROSS = "×"  # ... and has not
+TEXT_VALUES = (DASH, NA, CHECK, CROSS, "Real", "Synthetic")  # the printed values that are words or marks
 
 # (builder key, description) -> (paper, table, row, parameter count printed there)
 PARAMETER_COUNTS = {
@@ -81,11 +93,12 @@ PARAMETER_COUNTS = {
     "segnet_synthia_neurall": ("NeurAll", "Table I", "SegNet, SYNTHIA", 23_692_820),
     "rnnet2_kitti": ("NeurAll", "Table I", "RNNet2, KITTI", 31_847_828),
     "rnnet2_synthia": ("NeurAll", "Table I", "RNNet2, SYNTHIA", 31_861_968),
-    "multinet_seg": ("MultiNet++", "Table 2", "Segmentation (20 classes)", 23_774_712),
-    "multinet_depth": ("MultiNet++", "Table 2", "Depth", 23_591_590),
-    "multinet_motion": ("MultiNet++", "Table 2", "Motion", 23_596_044),
-    "multinet_3task_1frame": ("MultiNet++", "Table 2", "3 tasks, 1 frame", 23_786_922),
-    "multinet_3task_2frame": ("MultiNet++", "Table 2", "3 tasks, 2 frames (MultiNet++)", 23_869_354),
+    # MultiNet++ prints rounded counts: the printed text, compared at its resolution (matches_printed)
+    "multinet_seg": ("MultiNet++", "Table 2", "1-Task Segmentation (20 classes)", "23.77M"),
+    "multinet_depth": ("MultiNet++", "Table 2", "1-Task Depth", "23.59M"),
+    "multinet_motion": ("MultiNet++", "Table 2", "1-Task Motion", "23.60M"),
+    "multinet_3task_1frame": ("MultiNet++", "Table 2", "3-Task / 1-Frame", "23.79M"),
+    "multinet_3task_2frame": ("MultiNet++", "Table 2", "3-Task / 2-Frames (MultiNet++)", "23.87M"),
 }
 
 PAPER_NUMBERS = {}
@@ -190,7 +203,19 @@ _table("neurall", "table3", "", _DATASET_TASK_COLUMNS, [
 ])
 
 # ----------------------------------------------------------------------------------------------
-# MultiNet++ (multinet_pp.txt). Table 2 (lines 475-611), heavily scrambled. Printed layout: Method |
+# MultiNet++ (multinet_pp.txt). Table 1 (lines 425-466): dataset summary, one column per dataset, rows the
+# annotations (check marks), the numbers of train and validation images and the type. KITTI's 200/200 are the
+# semantics benchmark's train and test images (the test labels are not public).
+_table("multinet_pp", "table1", "", ("KITTI", "Cityscapes", "SYNTHIA"), [
+    ("Segmentation", (CHECK, CHECK, CHECK)),
+    ("Depth",        (CHECK, CHECK, CHECK)),
+    ("Motion",       (CHECK, CHECK, CROSS)),
+    ("# Train",      (200, 2_975, 888)),
+    ("# Validation", (200, 500, 787)),
+    ("# Type",       ("Real", "Real", "Synthetic")),
+])
+
+# MultiNet++ Table 2 (lines 475-611), heavily scrambled. Printed layout: Method |
 # KITTI & Cityscapes: Encoder, Segmentation, Depth, Motion, Total | SYNTHIA: Encoder, Segmentation,
 # Depth, Total; row groups "1-Task Segmentation, Depth or Motion" (three rows "1-Task"), "2-Task
 # Segmentation and Depth", "2-Task Segmentation and Motion", "3-Task Segmentation, Depth and Motion"
@@ -222,6 +247,26 @@ MULTINET_PP_TABLE2_PRINTED = {
     "3-Task / 1-Frame":     ("23.58M", "0.18M", "3.88K", "8.33K", "23.79M", "-", "-", "-", "-"),
     "3-Task / 2-Frames":    ("23.58M", "0.26M", "7.46K", "15.50K", "23.87M", "-", "-", "-", "-"),
 }
+
+
+def matches_printed(count, text):
+    """True when `count` printed as the paper prints (two decimals of K or M) gives `text`, rounded or truncated:
+    the paper does both (its ResNet-50 encoder of 23,587,712 parameters is "23.58M", a depth decoder of 3,878
+    "3.88K" in one column and "3.87K" in another)."""
+    digits = len(text.split(".")[1]) - 1 if "." in text else 0
+    scale = {"K": 1_000, "M": 1_000_000}[text[-1]]
+    value = Decimal(count) / scale
+    quantum = Decimal(1).scaleb(-digits)
+    candidates = {value.quantize(quantum, rounding="ROUND_HALF_UP"), value.quantize(quantum, rounding="ROUND_DOWN")}
+    return Decimal(text[:-1]) in candidates
+
+
+def printed_like(count, text):
+    """`count` in the format of the printed `text` ("0.18M" -> "0.19M" for 187,000), rounded half up."""
+    digits = len(text.split(".")[1]) - 1 if "." in text else 0
+    scale = {"K": 1_000, "M": 1_000_000}[text[-1]]
+    value = (Decimal(count) / scale).quantize(Decimal(1).scaleb(-digits), rounding="ROUND_HALF_UP")
+    return f"{value}{text[-1]}"
 
 
 def _suffixed(text):
@@ -378,6 +423,38 @@ _table("selfsup", "table3", "", ("Sem. mIOU",), [
     ("SS+C+D (UW) / CoarseCTS", (0.41,)),
     ("SS+C+D (DWA) / ImageNet", (0.47,)),
     ("SS+C+D (DWA) / CoarseCTS", (0.46,)),
+])
+
+# Table 2 (Cityscapes test, lines 159-163): class and category mIoU and iIoU of two models.
+_table("selfsup", "table2", "", ("Class mIOU", "Class iIOU", "Category mIOU", "Category iIOU"), [
+    ("Baseline (SSImageNet)", (0.57, 0.30, 0.83, 0.64)),
+    ("Best",                  (0.60, 0.31, 0.84, 0.65)),
+])
+
+# Table 4 (lines 195-207): class mIoU of other methods on Cityscapes, test (‡) and validation (†) columns; an
+# empty cell has no key ("0.58 ±" on line 200 is ENet's "0.58 ‡" garbled).
+_table("selfsup", "table4", "", ("Test mIOU", "Validation mIOU"), [
+    ("SegNet",                          (0.56, _)),
+    ("PSPNet",                          (0.78, 0.74)),
+    ("DeepLab v3",                      (0.81, _)),
+    ("ENet",                            (0.58, 0.53)),
+    ("ICNet",                           (0.69, 0.56)),
+    ("UNet - ResNet18",                 (_, 0.58)),
+    ("UNet - MobileNet",                (_, 0.61)),
+    ("ResNet18 with distillation",      (_, 0.73)),
+    ("ShuffleNet V2 + DPC",             (_, 0.71)),
+    ("Ours - Baseline (SSImageNet)",    (0.57, 0.61)),
+    ("Ours - Best",                     (0.60, 0.64)),
+])
+
+# Single-task self-supervised scores printed in the text (line 171), ImageNet / CoarseCTS initialisation:
+# "colorization mIOU is 0.45 (ImageNet) / 0.44 (CoarseCTS), ... depth prediction AbsRel is 0.27 (ImageNet) / 0.28
+# (CoarseCTS) and SqRel is 2.32 (ImageNet) / 2.44 (CoarseCTS)". Kept as table "table1_text".
+_table("selfsup", "table1_text", "", ("Color mIOU", "AbsRel", "SqRel"), [
+    ("C / ImageNet",  (0.45, _, _)),
+    ("C / CoarseCTS", (0.44, _, _)),
+    ("D / ImageNet",  (_, 0.27, 2.32)),
+    ("D / CoarseCTS", (_, 0.28, 2.44)),
 ])
 
 # Grid-search (GS) weights chosen on Cityscapes, by task, as printed in Table 1's row labels:

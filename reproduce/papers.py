@@ -8,7 +8,7 @@ import subprocess
 import time
 
 from reproduce import tables as table_lib
-from reproduce.runner import Plan, run_many
+from reproduce.runner import Plan, run_image_size, run_many
 
 PAPERS = ("neurall", "multinet_pp", "auxnet", "task_weighting", "selfsup")
 
@@ -27,22 +27,30 @@ def all_experiments():
 
 
 def table_keys(paper):
-    return [table.key for table in module(paper).TABLES]
+    """The numbered tables of a paper ("table1", ...; companions such as "table1_text" go with their table)."""
+    return list(dict.fromkeys(table.key.partition("_")[0] for table in module(paper).TABLES))
 
 
 @dataclasses.dataclass
 class Selection:
     papers: tuple
-    table: str = None  # "table3"; None = every table and figure of the papers
+    table: str = None  # "table3" (and its companions such as "table3_text"); None = every table and figure
 
     def tables(self):
         return [table for paper in self.papers for table in module(paper).TABLES
-                if self.table is None or table.key == self.table]
+                if self.table is None or table.key == self.table or table.key.startswith(f"{self.table}_")]
 
     def figures(self):
         if self.table is not None:
             return []
         return [(paper, key, make) for paper in self.papers for key, make in module(paper).FIGURES]
+
+    def exports(self):
+        """(paper, make) of the files that go with the selected tables beside them (a paper module's EXPORTS:
+        (table key, make(plan, folder, results))), e.g. Novosel's test-split predictions for the benchmark server."""
+        keys = {(table.paper, table.key) for table in self.tables()}
+        return [(paper, make) for paper in self.papers for key, make in getattr(module(paper), "EXPORTS", ())
+                if (paper, key) in keys]
 
     def experiments(self):
         names = []
@@ -80,11 +88,14 @@ def header(table, plan, command, commit):
     if settings.quick:
         lines.append("Budget: --quick, 1 epoch of 2 steps at batch 2 per run: a check that everything runs, "
                      "NOT a result")
-    else:
+    elif table.experiments():
         budgets = sorted({(plan.config(n)["budget"]["epochs"], plan.config(n)["budget"]["batch_size"],
                            plan.config(n)["budget"]["steps_per_epoch"]) for n in table.experiments()})
         lines.append("Budget: " + "; ".join(f"{e} epochs, batch {b}" + (f", {s} steps per epoch" if s else "")
                                             for e, b, s in budgets))
+    sizes = sorted({(run_image_size(plan[n], settings), tuple(plan[n].paper_image_size)) for n in table.experiments()})
+    lines += [f"Resolution: {ours[0]}x{ours[1]} (height x width; the paper's: {paper[0]}x{paper[1]})"
+              for ours, paper in sizes]
     inits = sorted({plan.initialisation(plan[n])[1] for n in table.experiments()} - {""})
     lines += [f"Initialisation: {note}" for note in inits]
     lines += [f"Commit: {commit}", f"Command: {command}"]
@@ -130,9 +141,11 @@ def write_outputs(selection, plan, command, failures=None):
     run_ids = {name: plan.run_id(name) for name in names}
     for table in tables:
         table_lib.write_table(os.path.join(plan.settings.out, table.paper), table, results, statuses, run_ids,
-                              header(table, plan, command, commit))
+                              header(table, plan, command, commit), plan)
     for paper, key, make in selection.figures():
         make(plan, os.path.join(plan.settings.out, paper, f"{key}.png"))
+    for paper, make in selection.exports():
+        make(plan, os.path.join(plan.settings.out, paper), results)
     write_report(plan.settings.out)
 
 

@@ -45,6 +45,9 @@ from training.callbacks import PredictionPanels, task_metrics
 from training.fused_adam import FusedAdam
 
 IMAGE_SIZE = (224, 384)
+#: Settings.image_size that runs every experiment at its paper's own resolution (Experiment.paper_image_size)
+PAPER_SIZE = "paper"
+ENCODER_STRIDE = 32
 QUICK = {"epochs": 1, "steps_per_epoch": 2, "batch_size": 2, "val_images": 2}
 #: --quick meta-learning searches: two candidates per generation, two generations
 QUICK_SEARCH = {"initial_population": 2, "offspring": 2, "parents": 2, "max_evaluations": 4}
@@ -77,7 +80,7 @@ class Settings:
     eager: str = "auto"
     pretrained: dict = dataclasses.field(default_factory=dict)
     progress: bool = True
-    image_size: tuple = IMAGE_SIZE
+    image_size: tuple = IMAGE_SIZE  # (height, width) of every run, or PAPER_SIZE: each experiment's paper's
     ray_address: str = None  # meta-learning candidates: None starts a local Ray instance
     strategy: str = None  # one run on several devices: training.distribution's "mirrored" or "multiworker"
     scale_lr: bool = False  # learning rate x (batch size / the experiment's batch size): linear scaling rule
@@ -119,6 +122,13 @@ def budget(experiment, settings):
         if settings.search_evaluations:
             search["max_evaluations"] = settings.search_evaluations
     return Budget(epochs, batch_size, steps, val_images, search)
+
+
+def run_image_size(experiment, settings):
+    """(height, width) a run trains and evaluates at: --image-size, or with `paper` the experiment's published size;
+    each side rounded up to a multiple of 32 (the encoders' stride; e.g. KITTI's 375x1242 runs at 384x1248)."""
+    size = experiment.paper_image_size if settings.image_size == PAPER_SIZE else settings.image_size
+    return tuple(int(math.ceil(int(side) / ENCODER_STRIDE) * ENCODER_STRIDE) for side in size)
 
 
 def learning_rate(experiment, settings):
@@ -180,6 +190,17 @@ class Plan:
             return "random", (f"ImageNet initialisation asked for, but no pretrained {backbone} file was found, so "
                               f"the encoder starts from random weights ({str(error).split('. ')[0]}).")
 
+    def imagenet_backbones(self, names):
+        """The encoders that `names` (and the runs they start from) want ImageNet weights for, without a
+        --pretrained file: what must be in the Keras cache before their hashes are computed."""
+        backbones = set()
+        for name in self.order(names):
+            experiment = self[name]
+            backbone = experiment.builder_options.get("backbone", DEFAULT_BACKBONES.get(experiment.builder, "resnet50"))
+            if experiment.init == "imagenet" and backbone not in self.settings.pretrained:
+                backbones.add(backbone)
+        return sorted(backbones)
+
     def config(self, name):
         """The full configuration of a run (what its hash covers)."""
         if name not in self._configs:
@@ -197,7 +218,7 @@ class Plan:
                 "experiment": experiment_config,
                 "budget": run_budget,
                 "data": settings.sources.identity(experiment.dataset),
-                "image_size": list(settings.image_size),
+                "image_size": list(run_image_size(experiment, settings)),
                 "seed": settings.seed,
                 "init": init,
                 "starts_from": self.run_id(dependency) if dependency else None,
@@ -401,7 +422,8 @@ def _train_and_evaluate(plan, name, folder, keep_init, label):
     started = time.time()
 
     with strategy.scope():  # network, optimizer, weighting strategy and metrics: variables on every replica
-        model = build_model(experiment, config["init"], settings.image_size)
+        model = build_model(experiment, config["init"], run_image_size(experiment, settings))
+        model.target_units = target_units(experiment, settings, model)
         if experiment.dependency:
             dependency = plan.run_dir(experiment.dependency)
             copy_layer_weights(model, os.path.join(dependency, "init.weights.npz"),
@@ -463,6 +485,16 @@ def keep_model_files(model, folder, settings, keep_init):
             model.save(temporary)
 
 
+def target_units(experiment, settings, model):
+    """{"depth": unit} (and {"depth_image": unit} for FuseNet) that the model trains on (data/depth_units.py)."""
+    names = [name for name in ("depth",) if name in model.tasks]
+    names += [tensor.name for tensor in keras.tree.flatten(model.input) if tensor.name == "depth_image"]
+    if not names:
+        return {}
+    unit = settings.sources.depth_unit(experiment.dataset, experiment.data_options)
+    return {name: unit for name in names}
+
+
 def loss_overrides(experiment):
     """{task: loss} for the tasks whose loss the experiment changes (e.g. AuxNet's MAE depth loss)."""
     import losses
@@ -476,12 +508,13 @@ def training_data(experiment, settings, plan_budget, tasks):
     class_set = class_sets.get(experiment.class_set) if experiment.class_set else None
     if experiment.dataset == "kitti_detseg":
         ds, size = sources.load_detseg_training(experiment.train_split, class_set, plan_budget.batch_size,
-                                                settings.seed, settings.image_size, **experiment.data_options)
+                                                settings.seed, run_image_size(experiment, settings),
+                                                **experiment.data_options)
         steps = math.ceil(size / plan_budget.batch_size)
     else:
         ds = sources.load(experiment.dataset, experiment.train_split, data_tasks(tasks),
                           frames=experiment.frames, class_set=class_set, batch_size=plan_budget.batch_size,
-                          shuffle=True, seed=settings.seed, image_size=settings.image_size,
+                          shuffle=True, seed=settings.seed, image_size=run_image_size(experiment, settings),
                           **experiment.data_options)
         steps = int(ds.cardinality())
     if plan_budget.steps_per_epoch:
@@ -499,7 +532,7 @@ def validation_data(experiment, settings, plan_budget, tasks):
     class_set = class_sets.get(experiment.class_set) if experiment.class_set else None
     ds = settings.sources.load(experiment.dataset, experiment.val_split, data_tasks(tasks),
                                frames=experiment.frames, class_set=class_set, batch_size=plan_budget.batch_size,
-                               image_size=settings.image_size, **experiment.data_options)
+                               image_size=run_image_size(experiment, settings), **experiment.data_options)
     if plan_budget.val_images:
         ds = ds.take(math.ceil(plan_budget.val_images / plan_budget.batch_size))
     return ds
@@ -520,7 +553,8 @@ def prediction_panels(experiment, settings, plan_budget, tasks, log_dir):
     for task, dataset in parts.items():
         wanted = evaluation.eval_tasks([task] if task else tasks)
         ds = settings.sources.load(dataset, experiment.val_split, wanted, frames=experiment.frames,
-                                   class_set=class_set, segmentation_dataset=dataset, image_size=settings.image_size,
+                                   class_set=class_set, segmentation_dataset=dataset,
+                                   image_size=run_image_size(experiment, settings),
                                    **experiment.data_options)
         limit = min(share, plan_budget.val_images or share)
         examples += [(inputs, targets) for inputs, targets in ds.take(limit).as_numpy_iterator()]

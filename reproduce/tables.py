@@ -18,7 +18,10 @@ from training.atomic import write_json, write_text
 @dataclasses.dataclass(frozen=True)
 class Cell:
     """experiment + metric: a score of one run; derive(results) -> float for cells computed from several runs
-    (results maps experiment name -> metrics dict); text: a fixed text instead of ours (e.g. "not run yet")."""
+    (results maps experiment name -> metrics dict); measure(plan) -> value for cells computed from the data or the
+    networks rather than from runs (dataset sizes); text: a fixed text instead of ours (e.g. "not run yet");
+    formatter(value) -> text instead of the number rounded to `digits` (e.g. parameter counts beside a printed
+    "23.77M")."""
 
     experiment: str = None
     metric: str = None
@@ -28,6 +31,8 @@ class Cell:
     derive: object = None
     needs: tuple = ()
     text: str = None
+    measure: object = None
+    formatter: object = None
 
     def experiments(self):
         return ((self.experiment,) if self.experiment else ()) + tuple(self.needs)
@@ -74,10 +79,15 @@ def format_number(value, digits):
     return f"{value:.{digits}f}"
 
 
-def ours(cell, results, statuses):
-    """(text, number or None) of our side of a cell."""
+def ours(cell, results, statuses, plan=None):
+    """(text, number or None) of our side of a cell; `plan` (a runner.Plan) serves the `measure` cells."""
     if cell.text is not None:
         return cell.text, None
+    if cell.measure is not None:
+        if plan is None:
+            return "not measured", None
+        value = cell.measure(plan)
+        return (cell.formatter(value) if cell.formatter else format_number(value, cell.digits)), value
     for name in cell.experiments():
         status = statuses.get(name, "not run")
         if status.startswith("failed"):
@@ -92,21 +102,22 @@ def ours(cell, results, statuses):
         return "n/a", None
     if isinstance(value, float):
         value = value * cell.scale
-    return format_number(value, cell.digits), value
+    return (cell.formatter(value) if cell.formatter else format_number(value, cell.digits)), value
 
 
-def cell_text(cell, results, statuses):
+def cell_text(cell, results, statuses, plan=None):
     if cell.paper == paper_numbers.DASH:
         return "-"
-    text, _ = ours(cell, results, statuses)
+    text, _ = ours(cell, results, statuses, plan)
     if cell.paper is None:
         return text
-    return f"{text} ({format_number(cell.paper, cell.digits if isinstance(cell.paper, float) else 0)})"
+    # an empty `text`: the row is not ours (e.g. another method's number the paper quotes), only the paper's shows
+    return f"{text} ({format_number(cell.paper, cell.digits if isinstance(cell.paper, float) else 0)})".strip()
 
 
-def render(table, results, statuses, header):
+def render(table, results, statuses, header, plan=None):
     """The table as the JSON the report reads: title, header lines, columns, rows of "ours (paper)" cells."""
-    rows = [list(row.labels) + [cell_text(cell, results, statuses) for cell in row.cells] for row in table.rows]
+    rows = [list(row.labels) + [cell_text(cell, results, statuses, plan) for cell in row.cells] for row in table.rows]
     return {"paper": table.paper, "key": table.key, "title": table.title, "header": list(header),
             "columns": list(table.label_columns) + list(table.columns), "rows": rows, "notes": list(table.notes)}
 
@@ -130,12 +141,12 @@ def to_csv(rows):
     return buffer.getvalue()
 
 
-def score_rows(table, results, statuses, run_ids):
+def score_rows(table, results, statuses, run_ids, plan=None):
     """Long format: one line per cell with ours, the paper's, the run and metric, and every score of that run."""
     lines = [list(table.label_columns) + ["column", "ours", "paper", "status", "run", "metric", "all scores"]]
     for row in table.rows:
         for column, cell in zip(table.columns, row.cells):
-            _, value = ours(cell, results, statuses)
+            _, value = ours(cell, results, statuses, plan)
             names = cell.experiments()
             status = "; ".join(statuses.get(n, "not run") for n in names) or (cell.text or "")
             scores = results.get(cell.experiment, {}) if cell.experiment else {}
@@ -146,11 +157,11 @@ def score_rows(table, results, statuses, run_ids):
     return lines
 
 
-def write_table(folder, table, results, statuses, run_ids, header):
-    rendered = render(table, results, statuses, header)
+def write_table(folder, table, results, statuses, run_ids, header, plan=None):
+    rendered = render(table, results, statuses, header, plan)
     base = os.path.join(folder, table.key)
     write_json(base + ".json", rendered)
     write_text(base + ".md", to_markdown(rendered))
     write_text(base + ".csv", to_csv([rendered["columns"]] + rendered["rows"]))
-    write_text(base + "_scores.csv", to_csv(score_rows(table, results, statuses, run_ids)))
+    write_text(base + "_scores.csv", to_csv(score_rows(table, results, statuses, run_ids, plan)))
     return rendered

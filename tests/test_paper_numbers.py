@@ -4,7 +4,7 @@ import math
 import pytest
 
 from reproduce import paper_numbers
-from reproduce.paper_numbers import DASH, NA, PAPER_NUMBERS, paper_number, table_labels
+from reproduce.paper_numbers import DASH, NA, PAPER_NUMBERS, TEXT_VALUES, paper_number, table_labels
 
 PAPERS = {"auxnet", "neurall", "multinet_pp", "task_weighting", "selfsup"}
 
@@ -20,7 +20,8 @@ def test_keys_are_five_strings_naming_a_known_paper():
 
 def test_values_are_numbers_dash_or_na():
     for key, value in PAPER_NUMBERS.items():
-        if value in (DASH, NA):
+        if value in TEXT_VALUES:
+            assert isinstance(value, str)
             continue
         assert isinstance(value, (int, float)) and not isinstance(value, bool), (key, value)
         assert math.isfinite(value) and value >= 0, (key, value)
@@ -31,9 +32,10 @@ def test_every_requested_table_is_present():
     assert tables == {
         ("auxnet", "table1"), ("auxnet", "table2"),
         ("neurall", "table1"), ("neurall", "table2"), ("neurall", "table3"),
-        ("multinet_pp", "table2"), ("multinet_pp", "table3"), ("multinet_pp", "table4"),
+        ("multinet_pp", "table1"), ("multinet_pp", "table2"), ("multinet_pp", "table3"), ("multinet_pp", "table4"),
         ("task_weighting", "table1"), ("task_weighting", "table2"),
-        ("selfsup", "table1"), ("selfsup", "table3"),
+        ("selfsup", "table1"), ("selfsup", "table1_text"), ("selfsup", "table2"), ("selfsup", "table3"),
+        ("selfsup", "table4"),
     }
 
 
@@ -108,6 +110,23 @@ def test_multinet_table2_printed_strings_match_values():
         assert paper_number("multinet_pp", "table2", "", row, "Params") == paper_numbers._suffixed(printed[4])
     assert paper_numbers._suffixed("15.50K") == 15_500
     assert paper_numbers._suffixed("0.18M") == 180_000
+
+
+@pytest.mark.parametrize("count, text, matches", [
+    (23_774_712, "23.77M", True), (23_587_712, "23.58M", True),  # the encoder: truncated, not rounded
+    (3_878, "3.88K", True), (3_878, "3.87K", True), (187_000, "0.18M", True), (95_342, "0.14M", False),
+    (23_778_590, "23.77M", True), (23_853_854, "23.86M", False), (15_500, "15.50K", True)])
+def test_matches_printed_accepts_rounding_and_truncation_only(count, text, matches):
+    assert paper_numbers.matches_printed(count, text) is matches
+
+
+def test_new_tables_as_printed():
+    assert paper_number("multinet_pp", "table1", "", "# Train", "SYNTHIA") == 888
+    assert paper_number("multinet_pp", "table1", "", "Motion", "SYNTHIA") == paper_numbers.CROSS
+    assert paper_number("selfsup", "table2", "", "Best", "Category iIOU") == 0.65
+    assert paper_number("selfsup", "table4", "", "ENet", "Test mIOU") == 0.58
+    assert paper_number("selfsup", "table4", "", "SegNet", "Validation mIOU") is None
+    assert paper_number("selfsup", "table1_text", "", "D / CoarseCTS", "SqRel") == 2.44
 
 
 def test_grid_weights():

@@ -153,10 +153,14 @@ class PredictionPanels(keras.callbacks.Callback):
         tf = _tensorflow()
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, self.run))
+        from data.depth_units import label
+
+        units = getattr(self.model, "target_units", {})  # what the depth output was trained on (colour range only)
         with self._writer.as_default():
             for task, images in panels.items():
+                unit = f"; values in {label(units[task])}" if task in units else ""
                 tf.summary.image(f"{self.tag}/{task}", images, step=int(step), max_outputs=len(images),
-                                 description=f"{task}: input | prediction | ground truth")
+                                 description=f"{task}: input | prediction | ground truth{unit}")
         self._writer.flush()
         self.written_steps.append(int(step))
         return panels

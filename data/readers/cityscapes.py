@@ -6,6 +6,7 @@ Layout (``{s}`` = train / val / test / train_extra, ``{id}`` = ``{city}_{seq:06d
     root/rightImg8bit/{s}/{city}/{id}_rightImg8bit.png          (rightImg8bit_trainvaltest.zip)
     root/gtFine/{s}/{city}/{id}_gtFine_labelIds.png             (gtFine_trainvaltest.zip)
     root/gtFine/{s}/{city}/{id}_gtFine_polygons.json            (gtFine_trainvaltest.zip; detection boxes)
+    root/gtFine/{s}/{city}/{id}_gtFine_instanceIds.png          (gtFine_trainvaltest.zip; evaluation, instance_ids_path)
     root/gtCoarse/{s}/{city}/{id}_gtCoarse_labelIds.png         (gtCoarse.zip; option coarse=True)
     root/disparity/{s}/{city}/{id}_disparity.png                (disparity_trainvaltest.zip; (p - 1) / 256, 0 invalid)
     root/camera/{s}/{city}/{id}_camera.json                     (camera_trainvaltest.zip)
@@ -169,3 +170,19 @@ class CityscapesReader(Reader):
         if not os.path.isfile(path):
             raise missing_path_error(path, ARCHIVES["camera"])
         return read_camera_json(path)
+
+    def instance_ids_path(self, example):
+        """The example's ``gtFine/{split}/{city}/{id}_gtFine_instanceIds.png`` (FileNotFoundError when absent).
+
+        The official pixel-level evaluation reads it beside each labelIds file for the instance-level scores (iIoU,
+        metrics.cityscapes). A method rather than an ``Example.files`` field: the tf.data pipeline decodes every
+        field of ``files`` (data/pipeline.py ``_records``), and instance maps are for evaluation, not training.
+        Found from the image's split and city, so it works whatever tasks (or ``coarse``) the example was listed with.
+        """
+        image_path = example.files["image"]
+        split_dir, city = os.path.split(os.path.dirname(image_path))
+        name = os.path.basename(image_path)[: -len("_leftImg8bit.png")]
+        path = os.path.join(self.root, "gtFine", os.path.basename(split_dir), city, name + "_gtFine_instanceIds.png")
+        if not os.path.isfile(path):
+            raise missing_path_error(path, ARCHIVES["segmentation"])
+        return path

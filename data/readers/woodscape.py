@@ -9,14 +9,17 @@ Layout (``{id}`` like ``00000_FV``)::
     root/box_2d_annotations/{id}.txt                 csv lines class_name,class_id,x1,y1,x2,y2 in pixels
                                                      (box_2d_annotations.zip); class_id is used as it is
 
-``train``/``val`` are a seeded split (val_fraction, seed) of every image in rgb_images.
+``train``/``val`` are a seeded split (val_fraction, seed) of every image in rgb_images. ``split_scheme="leang"``
+gives Leang et al.'s (2020) split instead: "6K training, 2K validation and 2K test images", i.e. 60/20/20 of every
+image by a seeded permutation, as ``train`` / ``val`` / ``test`` (the paper does not publish its lists).
 """
 import os
 
 import numpy as np
 
 from data import labels
-from data.readers.base import Reader, collect_examples, list_files, pair_up, require_dir, train_val_split
+from data.readers.base import (Reader, collect_examples, list_files, pair_up, require_dir, seeded_split,
+                               train_val_split)
 
 FOLDERS = {
     "image": (("rgb_images",), ".png", "rgb_images.zip"),
@@ -54,10 +57,19 @@ class WoodscapeReader(Reader):
     splits = ("train", "val", "trainval")
     tasks = ("segmentation", "motion", "detection", "colorization")
     frames = (1, 2)
-    defaults = {"val_fraction": 0.15, "seed": 0, "skip_unpaired": False}
+    defaults = {"val_fraction": 0.15, "seed": 0, "split_scheme": "seeded", "skip_unpaired": False}
+    LEANG_FRACTIONS = (0.6, 0.2, 0.2)
     segmentation_lookup = labels.woodscape_lookup()
     class_names = labels.WOODSCAPE_CLASSES
     detection_classes = WOODSCAPE_DETECTION_CLASSES
+
+    def __init__(self, root, **options):
+        super().__init__(root, **options)
+        scheme = self.options["split_scheme"]
+        if scheme == "leang":
+            self.splits = ("train", "val", "test")
+        elif scheme != "seeded":
+            raise ValueError(f"split_scheme must be 'seeded' (val_fraction) or 'leang' (60/20/20), got {scheme!r}")
 
     def root_hint(self):
         return "Expected rgb_images/, semantic_annotations/, ... from the WoodScape archives unpacked into it."
@@ -75,5 +87,9 @@ class WoodscapeReader(Reader):
             fields[field] = list_files(require_dir(os.path.join(self.root, *folders), archive), suffix)
             archives[field] = archive
         paired = set(pair_up(fields, self.options["skip_unpaired"], archives))
-        chosen = train_val_split(fields["image"], split, self.options["val_fraction"], self.options["seed"])
+        if self.options["split_scheme"] == "leang":
+            parts = seeded_split(fields["image"], self.LEANG_FRACTIONS, self.options["seed"])
+            chosen = dict(zip(("train", "val", "test"), parts))[split]
+        else:
+            chosen = train_val_split(fields["image"], split, self.options["val_fraction"], self.options["seed"])
         return collect_examples(chosen, paired, fields, read_boxes=parse_box_file)
