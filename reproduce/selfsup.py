@@ -173,7 +173,7 @@ def _single_task_table():
                 paper_value = printed(PAPER, "table1_text", "", label, column)
                 metric = COLUMNS[column]
                 cells.append(Cell(run.name, metric, paper_value) if metric.startswith(task)
-                             else Cell(text="n/a", paper=paper_value if paper_value is not None else NA))
+                             else Cell(text="-"))  # the other task's score: not a cell of the paper's text
             rows.append(Row((label,), tuple(cells)))
     return Table(PAPER, "table1_text", "Novosel et al. Sec. 4.2 (text): colorization and disparity trained alone, "
                  "Cityscapes validation", ("Model",), ("Color mIOU", "AbsRel", "SqRel"), tuple(rows), ("cityscapes",),

@@ -162,14 +162,18 @@ class CityscapesReader(Reader):
         file_name = f"{city_name}_{sequence}_{int(frame) - 1:06d}_leftImg8bit.png"
         return os.path.join(root, "leftImg8bit_sequence", split, city, file_name)
 
-    def camera(self, example):
+    def _beside_image(self, example, top, suffix, archive):
+        """``root/{top}/{split}/{city}/{id}{suffix}`` of the example's image; FileNotFoundError naming `archive`."""
         image_path = example.files["image"]
         split_dir, city = os.path.split(os.path.dirname(image_path))
         name = os.path.basename(image_path)[: -len("_leftImg8bit.png")]
-        path = os.path.join(self.root, "camera", os.path.basename(split_dir), city, name + "_camera.json")
+        path = os.path.join(self.root, top, os.path.basename(split_dir), city, name + suffix)
         if not os.path.isfile(path):
-            raise missing_path_error(path, ARCHIVES["camera"])
-        return read_camera_json(path)
+            raise missing_path_error(path, ARCHIVES[archive])
+        return path
+
+    def camera(self, example):
+        return read_camera_json(self._beside_image(example, "camera", "_camera.json", "camera"))
 
     def instance_ids_path(self, example):
         """The example's ``gtFine/{split}/{city}/{id}_gtFine_instanceIds.png`` (FileNotFoundError when absent).
@@ -179,10 +183,4 @@ class CityscapesReader(Reader):
         field of ``files`` (data/pipeline.py ``_records``), and instance maps are for evaluation, not training.
         Found from the image's split and city, so it works whatever tasks (or ``coarse``) the example was listed with.
         """
-        image_path = example.files["image"]
-        split_dir, city = os.path.split(os.path.dirname(image_path))
-        name = os.path.basename(image_path)[: -len("_leftImg8bit.png")]
-        path = os.path.join(self.root, "gtFine", os.path.basename(split_dir), city, name + "_gtFine_instanceIds.png")
-        if not os.path.isfile(path):
-            raise missing_path_error(path, ARCHIVES["segmentation"])
-        return path
+        return self._beside_image(example, "gtFine", "_gtFine_instanceIds.png", "segmentation")
