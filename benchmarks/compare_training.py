@@ -21,7 +21,7 @@ import statistics
 import subprocess
 import sys
 
-from training.atomic import write_json, write_text
+from common.atomic import write_json, write_text
 
 CONFIGURATIONS = (
     ("ours, TF float32", ["benchmarks.train", "--precision", "float32"]),

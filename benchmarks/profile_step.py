@@ -44,7 +44,9 @@ def _summary(category_ms, kernel_ms, wall_seconds, steps, top):
 
 # ------------------------------------------------------------------------------------------------ TensorFlow
 def _layer_classes(model):
-    return {layer.name: type(layer) for layer in model._flatten_layers(include_self=False, recursive=True)}
+    from common.keras_compat import all_sublayers
+
+    return {layer.name: type(layer) for layer in all_sublayers(model)}
 
 
 def _keras_category(op_name, op_type, classes, optimizer_scope):
@@ -207,7 +209,7 @@ def main(argv=None):
         for kernel in result["top_kernels"]:
             print(f"  {kernel['ms']:8.1f}  {kernel['calls']:5d}  {kernel['kernel']}")
     if args.json:
-        from training.atomic import write_json
+        from common.atomic import write_json
 
         write_json(args.json, {"model": args.model, "precision": args.precision, "batch_size": args.batch_size,
                                "image_size": list(args.image_size), "results": results})

@@ -209,7 +209,7 @@ def _default_colorization_stats(reader, image_size, reader_options, stats_direct
     stats = tuple(float(v) for v in estimate_ab_statistics(train))
     _STATS_MEMORY[key] = stats
     if json_path is not None:
-        from training.atomic import write_json  # whole or not at all: runs on a shared folder may start together
+        from common.atomic import write_json  # whole or not at all: runs on a shared folder may start together
 
         write_json(json_path, {"stats": stats, "order": ["mu_a", "sd_a", "mu_b", "sd_b"]})
     return stats

@@ -32,11 +32,11 @@ cityscapesscripts itself is a test dependency (requirements.txt), not imported h
 import math
 import os
 import re
-import uuid
 
 import numpy as np
 from PIL import Image
 
+from common.atomic import atomic_path
 from data import labels
 
 #: (height, width) of the Cityscapes labels; the official evaluation and the test server score at this size.
@@ -360,9 +360,8 @@ def write_submission_png(folder, image_id, prediction, prediction_ids="train_ids
 
     The format: a grey-level uint8 PNG of labelIds (not trainIds) at the label resolution 2048x1024. A prediction of
     another size (e.g. the 224x384 training size) is upsampled with ``upsample_prediction`` (bilinear on scores,
-    nearest on ids). The file is written whole or not at all: to a hidden temporary name in the same folder, which
-    the ``{city}_{seq}_{frame}*.png`` pattern does not match, then renamed with ``os.replace`` (atomic; training.atomic
-    does the same but sits above metrics/ in the layers).
+    nearest on ids). The file is written whole or not at all (``common.atomic``: a hidden temporary name in the same
+    folder, which the script's file search skips, then ``os.replace``).
 
     Args:
         folder: the results folder (zip it for the server, or point ``CITYSCAPES_RESULTS`` at it for the script).
@@ -377,13 +376,6 @@ def write_submission_png(folder, image_id, prediction, prediction_ids="train_ids
     if prediction.shape[:2] != size:
         prediction = upsample_prediction(prediction, size)
     label_ids = prediction_label_ids(prediction, prediction_ids).astype(np.uint8)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    temporary = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
-    try:
+    with atomic_path(path) as temporary:
         Image.fromarray(label_ids).save(temporary, format="PNG")
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
     return path

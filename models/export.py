@@ -184,7 +184,7 @@ def compare(expected, actual):
 def export_and_check(model, out, export_format="saved_model", batch=None, overwrite=False):
     """Exports into `out` through a temporary folder (a failed export leaves nothing half-written), checks the
     exported model against Keras on a sample and writes DIR/export.json; returns that record."""
-    from training.atomic import write_json
+    from common.atomic import write_json
 
     occupied = bool(os.listdir(out)) if os.path.isdir(out) else os.path.exists(out)
     if occupied and not overwrite:

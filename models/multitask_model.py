@@ -21,6 +21,8 @@ import math
 import keras
 from keras import ops
 
+from common import keras_compat
+
 # Tasks whose target is built from inputs and targets rather than read from one target entry.
 STEREO_TASK = "disparity"
 
@@ -103,10 +105,10 @@ class MultiTaskModel(keras.Model):
     def _attach_weighting(self, strategy):
         if self.weighting is not None:
             for variable in self.weighting.variables:
-                self._untrack_variable(variable)
+                keras_compat.untrack_variable(self, variable)
         self.weighting = strategy
         for variable in strategy.variables:
-            self._track_variable(variable)
+            keras_compat.track_variable(self, variable)
 
     def get_compile_config(self):
         if self.weighting is None:
@@ -114,8 +116,7 @@ class MultiTaskModel(keras.Model):
         serialize = keras.saving.serialize_keras_object
         return {"optimizer": serialize(self.optimizer), "weighting": serialize(self.weighting),
                 "loss": {task: serialize(fn) for task, fn in self.task_losses.items()},
-                "metrics": serialize(self._compile_config.config.get("metrics")
-                                     if getattr(self, "_compile_config", None) else None)}
+                "metrics": serialize(keras_compat.compiled_metrics_config(self))}
 
     def compile_from_config(self, config):
         for module in ("losses.weighting", "training.fused_adam"):  # register what compiled files name
@@ -194,7 +195,7 @@ class MultiTaskModel(keras.Model):
         return replica_share(total)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        if self._compile_metrics is not None and isinstance(y, dict):
+        if keras_compat.has_compiled_metrics(self) and isinstance(y, dict):
             scored = [t for t in self.tasks if t in y]
             y = {t: y[t] for t in scored}
             y_pred = {t: y_pred[t] for t in scored}
@@ -235,7 +236,7 @@ class MultiTaskModel(keras.Model):
             x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
             logs, y_pred = gradnorm_train_step(self, data, return_predictions=True)
             self.update_task_trackers({task: logs[task] for task in self.tasks})
-            self._loss_tracker.update_state(logs["loss"])
+            keras_compat.loss_tracker(self).update_state(logs["loss"])
             return self.compute_metrics(x, y, y_pred, sample_weight)
         return super().train_step(*args)
 

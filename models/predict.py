@@ -256,7 +256,7 @@ def write_outputs(out, name, image, outputs, renderer):
     """OUT/<task>/<name>.npy and .png for every task; returns {task: picture path}."""
     from PIL import Image
 
-    from training.atomic import atomic_path
+    from common.atomic import atomic_path
 
     pictures = {}
     for task, value in outputs.items():
@@ -275,7 +275,7 @@ def write_video(path, frames, fps):
     """A GIF (Pillow) or MP4 (imageio with imageio-ffmpeg) of the pictures, resized to the first one's size."""
     from PIL import Image
 
-    from training.atomic import atomic_path
+    from common.atomic import atomic_path
 
     pictures = [Image.open(frame).convert("RGB") for frame in frames]
     pictures = [picture.resize(pictures[0].size) for picture in pictures]
@@ -365,7 +365,7 @@ def predict_folder(model, paths, out, renderer, tasks=None, batch_size=4, video=
     """Predicts every image of `paths`, writes outputs, pictures, videos and OUT/summary.json; returns 0."""
     from tqdm import tqdm
 
-    from training.atomic import write_json
+    from common.atomic import write_json
 
     tasks = list(tasks or model.tasks)
     started = time.time()

@@ -28,15 +28,14 @@ keras-hub's ResNet against ours (both torchvision's ResNet v1.5 layout), as the 
     ImageNet mean and std, which is our "torch" `ImageNormalization`, the ResNet-18 default. It lives inside our
     encoder; a keras-hub backbone takes preprocessed images.
 """
-import contextlib
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from common.atomic import atomic_path
 from models.encoders import (KERAS_HUB_REQUIREMENT, KERAS_HUB_RESNET18_PRESET, KERAS_HUB_RESNET18_URL,
                              RESNET18_IMAGENET_FILE, RESNET50_IMAGENET_FILE, RESNET50_IMAGENET_MD5,
                              RESNET50_IMAGENET_URL, build_encoder, imagenet_cache_path, keras_cache_dir)
@@ -122,7 +121,7 @@ def save_encoder_weights_from_keras_hub(source=KERAS_HUB_RESNET18_PRESET, path=N
     encoder = encoder_from_keras_hub(hub_backbone, input_shape=(64, 64, 3), normalization="torch")
     check_same_features(hub_backbone, encoder)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _written_whole(path) as temporary:
+    with atomic_path(path) as temporary:  # an interrupted fetch leaves no half file to take for ImageNet
         encoder.save_weights(temporary)
     return str(path)
 
@@ -261,22 +260,6 @@ def _resnet18_offline_advice():
             f"{RESNET18_IMAGENET_FILE}, to {target.parent}/ here; or copy a downloaded preset folder here and run "
             f"models.pretrained.save_encoder_weights_from_keras_hub('/path/to/preset', {str(target)!r}); or pass "
             f"weights='/path/to/resnet18.weights.h5'.")
-
-
-@contextlib.contextmanager
-def _written_whole(path):
-    """A temporary `.weights.h5` beside `path`, renamed onto it on success: an interrupted fetch leaves no half file
-    that a later run would take for ImageNet weights."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.weights.h5", dir=path.parent)
-    os.close(handle)
-    os.remove(temporary)  # Keras writes the file itself
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temporary)
-        raise
 
 
 def main(argv=None):

@@ -256,7 +256,7 @@ def _keep_samples(samples, inputs, targets, predictions, tasks):
 
 
 def _write_samples(path, samples):
-    from training.atomic import atomic_path
+    from common.atomic import atomic_path
 
     with atomic_path(path) as temporary:
         np.savez_compressed(temporary, **{key: np.stack(values) for key, values in samples.items()})

@@ -14,7 +14,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from models.overlays import (  # noqa: E402  (the colour maps live beside the predictor; re-exported)
     MOVING_COLOR, STATIC_COLOR, colorize_depth, colorize_motion, colorize_segmentation)
-from training.atomic import atomic_path  # noqa: E402
+from common.atomic import atomic_path  # noqa: E402
 
 __all__ = ["MOVING_COLOR", "STATIC_COLOR", "colorize_depth", "colorize_motion", "colorize_segmentation",
            "plot_curves", "plot_panel"]

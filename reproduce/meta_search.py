@@ -23,7 +23,7 @@ import time
 
 from reproduce.runner import Plan, build_model, copy_layer_weights, keep_model_files, run, run_image_size
 from training import evolution, meta_learning
-from training.atomic import write_json
+from common.atomic import write_json
 
 FITNESS = "geometric_mean"
 #: what a candidate's metrics.json says about the run rather than its scores (weights/<task>: the last epoch's

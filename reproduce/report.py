@@ -10,7 +10,7 @@ import json
 import os
 import re
 
-from training.atomic import write_text
+from common.atomic import write_text
 
 PAPERS = {
     "neurall": "NeurAll (Sistu et al. 2019)",

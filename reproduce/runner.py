@@ -40,7 +40,7 @@ from reproduce import class_sets, evaluation
 from reproduce.datasets import DataSources, data_tasks
 from reproduce.experiment import RUNNER_VERSION, config_hash
 from training import distribution
-from training.atomic import atomic_path, write_json
+from common.atomic import atomic_path, write_json
 from training.callbacks import PredictionPanels, task_metrics
 from training.fused_adam import FusedAdam
 

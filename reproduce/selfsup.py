@@ -245,7 +245,7 @@ def write_test_submission(plan, folder, results):
     from data.readers.base import png_info
     from metrics.cityscapes import NUM_TRAIN_IDS, write_submission_png
     from reproduce.runner import run_image_size
-    from training.atomic import write_text
+    from common.atomic import write_text
 
     out = os.path.join(folder, SUBMISSION_FOLDER)
     lines = ["# Cityscapes test split in the benchmark's submission format (Novosel et al. Table 2)", ""]

@@ -12,7 +12,7 @@ import math
 import os
 
 from reproduce import paper_numbers
-from training.atomic import write_json, write_text
+from common.atomic import write_json, write_text
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,6 +4,7 @@ import pytest
 import keras
 import tensorflow as tf
 
+from common import keras_compat
 import models
 from models.batch_norm import BatchNormalization as FusedBatchNormalization, fuse_batch_norm
 
@@ -105,7 +106,7 @@ def test_fuse_batch_norm_keeps_names_weights_and_outputs():
 
 def test_resnet50_models_train_every_batch_norm_fused():
     model = models.build_segnet(5, input_shape=(64, 96, 3))
-    norms = [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+    norms = [layer for layer in keras_compat.all_sublayers(model)
              if isinstance(layer, keras.layers.BatchNormalization)]
     assert len(norms) == 53 and all(type(layer) is FusedBatchNormalization for layer in norms)
 
@@ -123,7 +124,7 @@ def test_models_saved_with_keras_batch_normalization_still_load(tmp_path):
     plain.save(path)
     loaded = keras.saving.load_model(path)
     assert not any(isinstance(layer, FusedBatchNormalization)
-                   for layer in loaded._flatten_layers(include_self=False, recursive=True))
+                   for layer in keras_compat.all_sublayers(loaded))
     plain.save_weights(tmp_path / "plain.weights.h5")  # weight files key layers by class name: ours keeps Keras'
     rebuilt = models.build_segnet(5, input_shape=(64, 96, 3), backbone="resnet10")
     rebuilt.load_weights(tmp_path / "plain.weights.h5")

@@ -202,8 +202,9 @@ def synchronize_batch_norm(model):
 
     if backend() != "tensorflow":
         return 0
-    layers = [layer for layer in model._flatten_layers(include_self=False, recursive=True)
-              if isinstance(layer, keras.layers.BatchNormalization)]
+    from common.keras_compat import all_sublayers
+
+    layers = [layer for layer in all_sublayers(model) if isinstance(layer, keras.layers.BatchNormalization)]
     for layer in layers:
         layer.synchronized = True
     return len(layers)

@@ -15,6 +15,8 @@ its own assignments) run Keras' code.
 """
 import keras
 
+from common.keras_compat import adam_slots
+
 
 @keras.saving.register_keras_serializable(package="mtl")
 class FusedAdam(keras.optimizers.Adam):
@@ -30,9 +32,9 @@ class FusedAdam(keras.optimizers.Adam):
         dtype = variable.dtype
         step = tf.cast(self.iterations + 1, dtype)
         beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
-        index = self._get_variable_index(variable)
+        momentum, velocity = adam_slots(self, variable)
         tf.raw_ops.ResourceApplyAdam(
-            var=variable.handle, m=self._momentums[index].value.handle, v=self._velocities[index].value.handle,
+            var=variable.handle, m=momentum.value.handle, v=velocity.value.handle,
             beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step), lr=tf.cast(learning_rate, dtype),
             beta1=beta_1, beta2=beta_2, epsilon=tf.cast(self.epsilon, dtype), grad=tf.cast(gradient, dtype),
             use_locking=False)

@@ -35,7 +35,7 @@ import os
 import shutil
 import time
 
-from training.atomic import atomic_path, write_json, write_text
+from common.atomic import atomic_path, write_json, write_text
 from training.evolution import EvolutionOptions, EvolutionStrategy, worst_last
 from training.executors import InProcessExecutor
 

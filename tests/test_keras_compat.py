@@ -1,0 +1,77 @@
+"""common.keras_compat: every private Keras attribute the package uses still exists on the installed Keras.
+
+A Keras upgrade that renames one fails here, naming it, rather than deep inside a train step."""
+import numpy as np
+import pytest
+import keras
+
+from common import keras_compat
+
+
+def _resolve(dotted):
+    target = keras
+    for part in dotted.split(".")[1:]:
+        target = getattr(target, part)
+    return target
+
+
+def _instance(class_name):
+    """An instance in the state where the attribute is set (compiled model, built optimizer)."""
+    if class_name == "keras.layers.Layer":
+        return keras.layers.Dense(2)
+    if class_name == "keras.Model":
+        inputs = keras.Input((3,))
+        model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+        model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+        return model
+    optimizer_class = keras.optimizers.SGD if class_name == "keras.optimizers.Optimizer" else _resolve(class_name)
+    optimizer = optimizer_class(learning_rate=0.1)
+    optimizer.build([keras.Variable(np.zeros(2, "float32"))])
+    return optimizer
+
+
+@pytest.mark.parametrize("class_name, attribute", keras_compat.PRIVATE_ATTRIBUTES,
+                         ids=[f"{c}.{a}" for c, a in keras_compat.PRIVATE_ATTRIBUTES])
+def test_private_attribute_exists(class_name, attribute):
+    instance = _instance(class_name)
+    assert hasattr(instance, attribute), (
+        f"Keras {keras.__version__} has no {class_name}.{attribute}: common/keras_compat.py must be updated for it")
+
+
+def test_track_variable_makes_it_a_weight_and_untrack_removes_it():
+    layer = keras.layers.Dense(2)  # tracked before build, as MultiTaskModel attaches its weighting in __init__
+    extra = keras.Variable(np.ones(4, "float32"), name="extra")
+    keras_compat.track_variable(layer, extra)
+    assert any(w is extra for w in layer.weights)
+    keras_compat.untrack_variable(layer, extra)
+    assert not any(w is extra for w in layer.weights)
+
+
+def test_all_sublayers_reaches_nested_models():
+    inner_in = keras.Input((3,))
+    inner = keras.Model(inner_in, keras.layers.BatchNormalization(name="inner_norm")(inner_in), name="inner")
+    outer_in = keras.Input((3,))
+    outer = keras.Model(outer_in, keras.layers.Dense(2, name="head")(inner(outer_in)))
+    names = {layer.name for layer in keras_compat.all_sublayers(outer)}
+    assert {"inner", "inner_norm", "head"} <= names
+    assert outer.name not in names
+
+
+def test_compiled_metrics_and_loss_tracker():
+    model = _instance("keras.Model")
+    assert keras_compat.has_compiled_metrics(model)
+    assert keras_compat.compiled_metrics_config(model) == ["mae"]
+    tracker = keras_compat.loss_tracker(model)
+    tracker.update_state(2.0)
+    assert float(tracker.result()) == 2.0
+    bare = keras.Sequential([keras.layers.Dense(1)])
+    assert keras_compat.compiled_metrics_config(bare) is None
+
+
+def test_adam_slots_are_the_moments_adam_updates():
+    variable = keras.Variable(np.zeros(3, "float32"))
+    optimizer = keras.optimizers.Adam(learning_rate=0.1)
+    optimizer.apply_gradients([(np.ones(3, "float32"), variable)])
+    momentum, velocity = keras_compat.adam_slots(optimizer, variable)
+    np.testing.assert_allclose(np.asarray(momentum), 0.1 * np.ones(3), rtol=1e-5)  # (1 - beta_1) * g
+    np.testing.assert_allclose(np.asarray(velocity), 0.001 * np.ones(3), rtol=1e-4)  # (1 - beta_2) * g^2
