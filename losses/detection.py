@@ -23,15 +23,10 @@ trained beside KITTI object images, Leang et al.); its loss is 0, so its empty g
 import keras
 from keras import ops
 
+from common import box_codec
 
 UNLABELLED = -2
 
-
-def _box_coding():
-    # Imported on use: models/ imports losses/ for its default losses, so a module-level import would be
-    # circular whenever losses/ is imported first.
-    from models import detection
-    return detection
 
 
 def _binary_cross_entropy_with_logits(logits, labels):
@@ -41,10 +36,9 @@ def _binary_cross_entropy_with_logits(logits, labels):
 def detection_loss_terms(y_true, y_pred, num_classes, lambda_coord=5.0, lambda_noobj=0.5, lambda_obj=1.0,
                          lambda_class=1.0, sqrt_sizes=True):
     """The weighted loss terms per image, dict of (B,) tensors: `objectness`, `no_objectness`, `box`, `class`."""
-    coding = _box_coding()
-    num_classes = coding._check_num_classes(num_classes)
-    coding._check_box_tensor(y_true, argument="y_true")
-    expected_channels = coding.BOX_FIELDS + num_classes
+    num_classes = box_codec.check_num_classes(num_classes)
+    box_codec.check_box_tensor(y_true, argument="y_true")
+    expected_channels = box_codec.BOX_FIELDS + num_classes
     if len(y_pred.shape) != 4 or (y_pred.shape[-1] is not None and y_pred.shape[-1] != expected_channels):
         raise ValueError(
             f"y_pred must have shape (batch, Hc, Wc, 5 + num_classes = {expected_channels}), got {y_pred.shape}")
@@ -52,7 +46,7 @@ def detection_loss_terms(y_true, y_pred, num_classes, lambda_coord=5.0, lambda_n
     if None in grid_shape:
         raise ValueError(f"y_pred needs a static grid size (Hc, Wc), got shape {tuple(y_pred.shape)}")
     y_pred = ops.cast(y_pred, "float32")
-    targets = coding.encode_targets(y_true, grid_shape, num_classes)
+    targets = box_codec.encode_targets(y_true, grid_shape, num_classes)
     has_object = targets["objectness"]
     no_object = 1.0 - has_object
 
@@ -65,7 +59,7 @@ def detection_loss_terms(y_true, y_pred, num_classes, lambda_coord=5.0, lambda_n
         target_geometry = ops.concatenate([target_geometry[..., :2], ops.sqrt(target_geometry[..., 2:])], axis=-1)
     box_error = ops.sum(ops.square(predicted_geometry - target_geometry), axis=-1)
     class_ids = ops.maximum(targets["class_id"], 0)  # empty cells are masked out below
-    class_ce = ops.sparse_categorical_crossentropy(class_ids, y_pred[..., coding.BOX_FIELDS:], from_logits=True)
+    class_ce = ops.sparse_categorical_crossentropy(class_ids, y_pred[..., box_codec.BOX_FIELDS:], from_logits=True)
 
     def per_image(values):
         return ops.sum(values, axis=(1, 2))
@@ -95,7 +89,7 @@ class DetectionLoss(keras.losses.Loss):
     def __init__(self, num_classes, lambda_coord=5.0, lambda_noobj=0.5, lambda_obj=1.0, lambda_class=1.0,
                  sqrt_sizes=True, name="detection_loss", reduction="sum_over_batch_size", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.num_classes = _box_coding()._check_num_classes(num_classes)
+        self.num_classes = box_codec.check_num_classes(num_classes)
         for argument, value in (("lambda_coord", lambda_coord), ("lambda_noobj", lambda_noobj),
                                 ("lambda_obj", lambda_obj), ("lambda_class", lambda_class)):
             if not value >= 0:

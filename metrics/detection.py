@@ -16,11 +16,7 @@ import math
 
 import numpy as np
 
-
-def _box_coding():
-    # Imported on use so that importing metrics/ never pulls models/ (and its imports) in at import time.
-    from models import detection
-    return detection
+from common import box_codec
 
 
 def _check_image_size(image_size):
@@ -60,7 +56,7 @@ def detection_map(ground_truth, detections, num_classes, iou_threshold=0.5, imag
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
-    num_classes = _box_coding()._check_num_classes(num_classes)
+    num_classes = box_codec.check_num_classes(num_classes)
     if not 0.0 < iou_threshold <= 1.0:
         raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold!r}")
     height, width = _check_image_size(image_size)
@@ -144,7 +140,7 @@ class DetectionEvaluator:
 
     def __init__(self, num_classes, class_names=None, score_threshold=0.01, nms_iou_threshold=0.5,
                  max_detections=100, iou_threshold=0.5, image_size=(224, 384)):
-        self.num_classes = _box_coding()._check_num_classes(num_classes)
+        self.num_classes = box_codec.check_num_classes(num_classes)
         if class_names is not None:
             class_names = [str(name) for name in class_names]
             if len(class_names) != self.num_classes:
@@ -171,14 +167,14 @@ class DetectionEvaluator:
         if gt_boxes_batch.ndim != 3 or gt_boxes_batch.shape[-1] != 5:
             raise ValueError(f"gt_boxes_batch must have shape (batch, N_max, 5), got {gt_boxes_batch.shape}")
         raw_predictions_batch = ops.convert_to_numpy(raw_predictions_batch)
-        expected_channels = _box_coding().BOX_FIELDS + self.num_classes
+        expected_channels = box_codec.BOX_FIELDS + self.num_classes
         if raw_predictions_batch.ndim != 4 or raw_predictions_batch.shape[-1] != expected_channels:
             raise ValueError(f"raw_predictions_batch must have shape (batch, Hc, Wc, {expected_channels}), "
                              f"got {raw_predictions_batch.shape}")
         if len(gt_boxes_batch) != len(raw_predictions_batch):
             raise ValueError(f"gt_boxes_batch and raw_predictions_batch must have the same batch size, got "
                              f"{len(gt_boxes_batch)} and {len(raw_predictions_batch)}")
-        decoded = _box_coding().decode_detections(
+        decoded = box_codec.decode_detections(
             raw_predictions_batch, score_threshold=self.score_threshold,
             iou_threshold=self.nms_iou_threshold, max_detections=self.max_detections)
         self.ground_truth.extend(gt_boxes_batch)
