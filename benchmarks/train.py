@@ -4,7 +4,7 @@
         [--precision float32|mixed_bfloat16|mixed_float16] [--jit] [--backend tensorflow|jax|torch]
         [--steps 10] [--warmup 3] [--weighting gls] [--image-size 224x384]
 
-Each step is one `train_on_batch` (Adam 1e-4, as `training.fused_adam.FusedAdam` like the reproduction's runs, the
+Each step is one `train_on_batch` (Adam 1e-4, as `models.fused_adam.FusedAdam` like the reproduction's runs, the
 task's default losses, GLS by default) on a fixed random batch created once, so only the training step is timed;
 warm-up steps (tracing, compilation, allocator growth) are not.
 The JSON also gives the achieved FLOP/s (3x the forward pass's FLOPs per image, the usual estimate of forward plus
@@ -113,7 +113,7 @@ def prepare(model_name, precision="float32", batch_size=2, image_size=(224, 384)
     trains (FusedAdam 1e-4, `weighting`), and its fixed random batch."""
     import keras
 
-    from training.fused_adam import FusedAdam
+    from models.fused_adam import FusedAdam
 
     keras.mixed_precision.set_global_policy(precision)
     keras.utils.set_random_seed(0)

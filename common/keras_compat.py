@@ -12,6 +12,8 @@ PRIVATE_ATTRIBUTES = (
     ("keras.layers.Layer", "_track_variable"),
     ("keras.layers.Layer", "_untrack_variable"),
     ("keras.layers.Layer", "_flatten_layers"),
+    ("keras.layers.Layer", "_trainable_variables"),
+    ("keras.layers.Layer", "_non_trainable_variables"),
     ("keras.Model", "_compile_config"),  # set by compile()
     ("keras.Model", "_compile_metrics"),  # set by compile()
     ("keras.Model", "_loss_tracker"),  # set by compile()
@@ -28,6 +30,11 @@ def track_variable(layer, variable):
 
 def untrack_variable(layer, variable):
     layer._untrack_variable(variable)
+
+
+def own_variables(layer):
+    """The variables `layer` holds itself (not through sublayers), in the order `save_own_variables` writes them."""
+    return list(layer._trainable_variables) + list(layer._non_trainable_variables)
 
 
 def all_sublayers(model):

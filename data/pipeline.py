@@ -26,13 +26,13 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from data import color, depth_units, labels
+import tasks as task_library
+from data import depth_units, labels
 from data.readers import READERS, get_reader
-from data.readers.base import ALL_TASKS, IMAGE_FIELDS, png_info
+from data.readers.base import IMAGE_FIELDS, png_info
 
 AUTOTUNE = tf.data.AUTOTUNE
 DEFAULT_MAX_BOXES = 50
-COLOR_BINS = 6
 
 #: options consumed by the pipeline itself; everything else goes to the reader (see each reader's ``defaults``).
 PIPELINE_DEFAULTS = {
@@ -47,6 +47,7 @@ PIPELINE_DEFAULTS = {
     "shuffle_seed": None,
     "shuffle_buffer": 512,
 }
+RIGHT_IMAGE = "right_image"  # the stereo target: an image field, not a task
 SYNTHETIC_DEFAULTS = {"layout": "kitti", "num": 64, "seed": 0, "cache_dir": None}
 
 _STATS_MEMORY = {}
@@ -59,7 +60,10 @@ def load(dataset, root, split, tasks, frames=1, image_size=(224, 384), batch_siz
       dataset: one of "kitti", "kitti_object", "cityscapes", "synthia", "woodscape", "synthetic".
       root: dataset root folder (root conventions: data/readers/<dataset>.py); None for "synthetic".
       split: dataset split ("train", "val", ...; allowed values depend on the dataset).
-      tasks: iterable of target names among segmentation, depth, motion, right_image, detection, colorization.
+      tasks: iterable of target names: right_image, or a registered task whose target is its own (segmentation,
+        depth, motion, detection, colorization, or one of yours: tasks/). A task's target is a field the readers
+        give or, for a task that derives it (colorization from the image), made from its fields after augmentation;
+        fields read only to derive another target are not returned.
       frames: 1, or 2 to add ``previous_image`` (frame t-1) to the inputs.
       image_size: (height, width) of every output, or None for the native resolution.
       batch_size: None for unbatched examples.
@@ -79,21 +83,22 @@ def load(dataset, root, split, tasks, frames=1, image_size=(224, 384), batch_siz
         raise ValueError(f"batch_size must be None or a positive int, got {batch_size!r}")
     pipeline_options = {**PIPELINE_DEFAULTS, **{k: options.pop(k) for k in list(options) if k in PIPELINE_DEFAULTS}}
     reader, stats_directory = make_reader(dataset, root, options)
-    examples = reader.list_examples(split, tasks, frames, pipeline_options["depth_input"])
+    fields = _fields(tasks)
+    examples = reader.list_examples(split, fields, frames, pipeline_options["depth_input"])
     if not examples:
         raise ValueError(f"Split {split!r} of {dataset!r} at {reader.root} is empty (no complete examples found).")
 
     stats = None
-    if "colorization" in tasks:
+    if any(getattr(task_library.get_task(t), "uses_colorization_stats", False) for t in tasks if t != RIGHT_IMAGE):
         stats = pipeline_options["colorization_stats"]
         if stats is None:
             stats = _default_colorization_stats(reader, image_size, options, stats_directory)
         if len(stats) != 4:
             raise ValueError(f"colorization_stats must be (mu_a, sd_a, mu_b, sd_b), got {stats!r}")
 
-    records = _records(reader, examples, tasks, pipeline_options["max_boxes"])
+    records = _records(reader, examples, fields, pipeline_options["max_boxes"])
     depth_unit = None
-    if "depth" in tasks or pipeline_options["depth_input"]:
+    if "depth" in fields or pipeline_options["depth_input"]:
         depth_unit = depth_units.resolve(reader.depth_encoding, pipeline_options["depth_units"], dataset)
         if depth_units.needs_calibration(reader.depth_encoding, depth_unit):
             records["focal_baseline"] = np.array(
@@ -107,7 +112,7 @@ def load(dataset, root, split, tasks, frames=1, image_size=(224, 384), batch_siz
             )
 
     decode = functools.partial(
-        _decode_example, reader=reader, tasks=tasks, frames=frames, image_size=image_size,
+        _decode_example, reader=reader, fields=fields, frames=frames, image_size=image_size,
         depth_input=pipeline_options["depth_input"], depth_unit=depth_unit, warn_unknown=_OnceWarning(dataset),
     )
     seed = pipeline_options["shuffle_seed"]
@@ -124,22 +129,39 @@ def load(dataset, root, split, tasks, frames=1, image_size=(224, 384), batch_siz
         ds = ds.map(functools.partial(_augment, tasks=tasks, frames=frames,
                                       depth_input=pipeline_options["depth_input"]),
                     num_parallel_calls=AUTOTUNE, deterministic=True)
-    if stats is not None or pipeline_options["preprocess"] is not None:
-        ds = ds.map(functools.partial(_finish, stats=stats, preprocess=pipeline_options["preprocess"]),
+    derived = [task_library.get_task(t) for t in tasks if t != RIGHT_IMAGE and task_library.get_task(t).derived]
+    if derived or set(fields) - set(tasks) or pipeline_options["preprocess"] is not None:
+        ds = ds.map(functools.partial(_finish, tasks=tasks, derived=derived,
+                                      options={**pipeline_options, "colorization_stats": stats}),
                     num_parallel_calls=AUTOTUNE, deterministic=True)
     if batch_size is not None:
         ds = ds.batch(batch_size, drop_remainder=pipeline_options["drop_remainder"])
     return ds.prefetch(AUTOTUNE)
 
 
+def target_names():
+    """The names data.load takes in `tasks`: right_image, and every registered task whose target is its own."""
+    return (RIGHT_IMAGE,) + tuple(name for name in task_library.registered()
+                                  if task_library.get_task(name).target_key == name)
+
+
 def _check_tasks(tasks):
     if isinstance(tasks, str):
         tasks = (tasks,)
     tasks = tuple(tasks or ())
-    unknown = [t for t in tasks if t not in ALL_TASKS]
+    allowed = target_names()
+    unknown = [t for t in tasks if t not in allowed]
     if unknown:
-        raise ValueError(f"Unknown task(s) {unknown}; allowed: {list(ALL_TASKS)}")
+        raise ValueError(f"Unknown task(s) {unknown}; allowed: {list(allowed)} (a model's stereo 'disparity' task "
+                         f"reads 'right_image'; tasks of your own are registered with tasks.register)")
     return tasks
+
+
+def _fields(tasks):
+    """The fields the readers must give for `tasks`, each once, in order."""
+    fields = (field for t in tasks
+              for field in ((t,) if t == RIGHT_IMAGE else task_library.get_task(t).data_fields))
+    return tuple(dict.fromkeys(fields))
 
 
 def _check_image_size(image_size):
@@ -215,11 +237,10 @@ def _default_colorization_stats(reader, image_size, reader_options, stats_direct
     return stats
 
 
-def _records(reader, examples, tasks, max_boxes):
+def _records(reader, examples, fields, max_boxes):
     """Column arrays for Dataset.from_tensor_slices; checks every PNG (signature, IEND) while listing."""
-    fields = sorted(examples[0].files)
     records = {}
-    for field in fields:
+    for field in sorted(examples[0].files):
         paths = [example.files[field] for example in examples]
         infos = [png_info(path) for path in paths]
         records[field] = np.array(paths)
@@ -228,7 +249,7 @@ def _records(reader, examples, tasks, max_boxes):
                 if info.color_type == 3:
                     raise ValueError(f"Label PNG {path} is palette-coded; expected grey-level ids (convert it).")
             records[field + "_16bit"] = np.array([info.bit_depth > 8 for info in infos])
-    if "detection" in tasks:
+    if "detection" in fields:
         boxes = np.full((len(examples), max_boxes, 5), -1.0, np.float32)
         overflow = 0
         for i, example in enumerate(examples):
@@ -316,23 +337,24 @@ def _resize(tensor, size, method):
     return tf.image.resize(tensor, size, method=method)
 
 
-def _decode_example(record, reader, tasks, frames, image_size, depth_input, depth_unit, warn_unknown):
+def _decode_example(record, reader, fields, frames, image_size, depth_input, depth_unit, warn_unknown):
+    """The example's inputs and decoded fields (the targets of the tasks that read one field as it is)."""
     inputs, targets = {}, {}
     image = _decode_rgb(record["image"])
     inputs["image"] = _resize(image, image_size, "bilinear")
     if frames == 2:
         inputs["previous_image"] = _resize(_decode_rgb(record["previous_image"]), image_size, "bilinear")
-    if "right_image" in tasks:
+    if RIGHT_IMAGE in fields:
         targets["right_image"] = _resize(_decode_rgb(record["right_image"]), image_size, "bilinear")
-    if "segmentation" in tasks:
+    if "segmentation" in fields:
         ids = _decode_exact(record["segmentation"], record["segmentation_16bit"])
         ids = _map_ids(ids, reader.segmentation_lookup, record["segmentation"], warn_unknown)
         targets["segmentation"] = _resize(ids, image_size, "nearest")[..., 0]
-    if "motion" in tasks:
+    if "motion" in fields:
         ids = _decode_exact(record["motion"], record["motion_16bit"])
         ids = _map_ids(ids, labels.motion_lookup(), record["motion"], warn_unknown)
         targets["motion"] = _resize(ids, image_size, "nearest")[..., 0]
-    if "depth" in tasks or depth_input:
+    if "depth" in fields or depth_input:
         depth = _decode_depth(record["depth"], record["depth_16bit"], reader.depth_encoding, depth_unit,
                               record.get("focal_baseline"))
         if image_size is not None:
@@ -340,20 +362,21 @@ def _decode_example(record, reader, tasks, frames, image_size, depth_input, dept
             depth = _resize(depth, image_size, "nearest")
             if depth_units.UNITS[depth_unit].scales_with_width:
                 depth = depth * (image_size[1] / native_width)
-        if "depth" in tasks:
+        if "depth" in fields:
             targets["depth"] = depth
         if depth_input:
             inputs["depth_image"] = tf.tile(depth, [1, 1, 3])
-    if "detection" in tasks:
+    if "detection" in fields:
         targets["detection"] = record["detection"]
     return inputs, targets
 
 
 def flip_policy(tasks, frames=1, depth_input=False):
     """'flip' (all views and targets), 'swap_flip' (stereo views swapped and flipped) or 'none'; see docstring."""
-    if "right_image" not in tasks:
+    if RIGHT_IMAGE not in tasks:
         return "flip"
-    if set(tasks) <= {"right_image", "colorization"} and frames == 1 and not depth_input:
+    from_images = all(task_library.get_task(t).from_images for t in tasks if t != RIGHT_IMAGE)
+    if from_images and frames == 1 and not depth_input:
         return "swap_flip"
     return "none"
 
@@ -407,20 +430,21 @@ def _augment(inputs, targets, tasks, frames, depth_input, brightness=32.0, contr
     return inputs, targets
 
 
-def colorization_target(image, stats, bins=COLOR_BINS):
-    """int32 (H, W) colorization class of a float RGB image in [0, 255] (TensorFlow graph version)."""
-    import tensorflow.experimental.numpy as tnp
-
-    lab = color.rgb_to_lab_with(image, tnp)
-    return tf.cast(color.quantize_ab_with(lab, stats, tnp, bins), tf.int32)
-
-
-def _finish(inputs, targets, stats, preprocess):
+def _finish(inputs, targets, tasks, derived, options):
+    """The derived targets (from the augmented inputs and fields), the requested targets only, preprocessing."""
     inputs, targets = dict(inputs), dict(targets)
-    if stats is not None:
-        targets["colorization"] = colorization_target(inputs["image"], stats)
-    if preprocess is not None:
+    for task in derived:
+        targets[task.name] = task.derive(inputs, targets, options)
+    targets = {name: value for name, value in targets.items() if name in tasks}
+    if options["preprocess"] is not None:
         for key in ("image", "previous_image"):
             if key in inputs:
-                inputs[key] = preprocess(inputs[key])
+                inputs[key] = options["preprocess"](inputs[key])
     return inputs, targets
+
+
+def colorization_target(image, stats, bins=None):
+    """Moved to tasks.colorization (the colorization task makes its own target); kept for existing callers."""
+    from tasks.colorization import COLOR_BINS, colorization_target as target
+
+    return target(image, stats, COLOR_BINS if bins is None else bins)

@@ -6,13 +6,13 @@ are a dict keyed by task. Every builder reads the encoder's named pyramid levels
 import keras
 
 from models.aggregation import aggregate_frames, validate_aggregation
-from models.decoders import TASK_ACTIVATIONS, fcn8_decoder, unet_decoder
+from models.decoders import fcn8_decoder, unet_decoder
 from models.encoders import build_encoder, validate_backbone, validate_input_shape
 from models.layers import ImageNormalization
 from models.multitask_model import MultiTaskModel
+from tasks import get_task, registered
 
 DEFAULT_INPUT_SHAPE = (224, 384, 3)
-FCN8_TASKS = ("segmentation", "depth", "motion", "colorization", "disparity")
 SELFSUP_TASKS = ("segmentation", "colorization", "disparity")
 
 
@@ -20,6 +20,11 @@ def _check_channels(argument, value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{argument}={value!r} must be an integer >= 1.")
     return value
+
+
+def _dense_tasks():
+    """The registered tasks a builder's decoder can end in (detection has a head of its own)."""
+    return tuple(name for name in registered() if get_task(name).activation is not None)
 
 
 def _check_tasks(tasks, allowed):
@@ -43,11 +48,12 @@ def build_multitask(tasks, frames=1, aggregation="concat", input_shape=DEFAULT_I
                     weights=None, name="multitask", **aggregation_options):
     """Shared encoder, one FCN8 decoder per task (MultiNet++, NeurAll, AuxNet).
 
-    tasks: {task: output channels}, e.g. {"segmentation": 20, "depth": 1, "motion": 2}.
+    tasks: {task: output channels}, e.g. {"segmentation": 20, "depth": 1, "motion": 2}; any registered task with a
+    decoder head (tasks/; its `head` puts the task's activation on the decoder).
     frames=2 runs the one encoder on `previous_image` and `image` and fuses each pyramid level with
     `aggregation` ("concat", "sum" or "convlstm"; options `lstm_filters`, `lstm_kernel_size`).
     """
-    tasks = _check_tasks(tasks, FCN8_TASKS)
+    tasks = _check_tasks(tasks, _dense_tasks())
     _check_frames(frames)
     validate_aggregation(aggregation)
     validate_backbone(backbone)
@@ -62,8 +68,7 @@ def build_multitask(tasks, frames=1, aggregation="concat", input_shape=DEFAULT_I
         pyramid = aggregate_frames(encoder(previous_image), pyramid, aggregation, **aggregation_options)
     elif aggregation_options:
         raise ValueError(f"{sorted(aggregation_options)} only apply to frames=2 models.")
-    outputs = {task: fcn8_decoder(pyramid, channels, TASK_ACTIVATIONS[task], name=task)
-               for task, channels in tasks.items()}
+    outputs = {task: get_task(task).head(pyramid, channels, task, fcn8_decoder) for task, channels in tasks.items()}
     return MultiTaskModel(inputs, outputs, name=name)
 
 
@@ -160,5 +165,5 @@ def build_selfsup(num_classes=19, color_bins=36, tasks=SELFSUP_TASKS, input_shap
     outputs = {}
     for task in tasks:
         pyramid = pyramids["lightness" if task == "colorization" else "lab"]
-        outputs[task] = unet_decoder(pyramid, channels[task], TASK_ACTIVATIONS[task], name=task)
+        outputs[task] = get_task(task).head(pyramid, channels[task], task, unet_decoder)
     return MultiTaskModel({"image": image}, outputs, name="selfsup")

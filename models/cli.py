@@ -74,3 +74,20 @@ def check_tasks(model, tasks, option="--head"):
 
 def add_model_argument(parser):
     parser.add_argument("--model", required=True, help="a .keras file (model.save) or a run folder with model.keras")
+    add_import_argument(parser)
+
+
+def add_import_argument(parser):
+    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                        help="a module of yours to import first (a dotted name or a .py path), e.g. one that registers "
+                             "a task or a weighting strategy; repeatable")
+
+
+def import_modules(names):
+    """Imports the --import modules; a module that cannot be found is a UsageError naming it."""
+    from common.user_modules import UserModuleError, import_user_modules
+
+    try:
+        return import_user_modules(names)
+    except UserModuleError as error:
+        raise UsageError(str(error)) from None

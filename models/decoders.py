@@ -19,14 +19,6 @@ from keras import layers
 
 from models.batch_norm import BatchNormalization
 
-TASK_ACTIVATIONS = {
-    "segmentation": "softmax",
-    "motion": "softmax",
-    "colorization": "softmax",
-    "depth": "linear",
-    "disparity": "sigmoid",
-}
-
 FCN8_LEVELS = ("P3", "P4", "P5")
 UNET_FILTERS = (256, 128, 64, 32, 16)
 

@@ -30,7 +30,7 @@ import tempfile
 
 import numpy as np
 
-from models.cli import UsageError, add_model_argument, check_tasks, load_model, parse_size, run_command
+from models.cli import UsageError, add_model_argument, check_tasks, import_modules, load_model, parse_size, run_command
 
 FORMATS = ("saved_model", "onnx", "litert")
 FILE_NAMES = {"onnx": "model.onnx", "litert": "model.tflite"}
@@ -228,6 +228,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    import_modules(args.imports)
     if args.batch is not None and args.batch < 1:
         raise UsageError(f"--batch {args.batch}: must be at least 1.")
     _check_packages(args.format)

@@ -22,9 +22,7 @@ import keras
 from keras import ops
 
 from common import keras_compat
-
-# Tasks whose target is built from inputs and targets rather than read from one target entry.
-STEREO_TASK = "disparity"
+from tasks import find_task, get_task
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -76,7 +74,6 @@ class MultiTaskModel(keras.Model):
     def compile(self, optimizer="adam", weighting="equal", loss=None, metrics=None, weighting_options=None,
                 **kwargs):
         """weighting: a strategy name of `losses.weighting` or a strategy instance; loss: dict task -> Loss."""
-        from losses import default_loss
         from losses import weighting as weighting_lib
 
         if isinstance(loss, dict):
@@ -89,7 +86,7 @@ class MultiTaskModel(keras.Model):
                              f"got {type(loss).__name__}.")
         loss = loss or {}
         self.task_losses = {task: keras.losses.get(loss[task]) if task in loss
-                            else default_loss(task, **self._default_loss_options(task))
+                            else get_task(task).loss(**get_task(task).loss_options(self._channels(task)))
                             for task in self.tasks}
         strategy = weighting_lib.get(weighting, list(self.tasks), **(weighting_options or {}))
         self._attach_weighting(strategy)
@@ -97,10 +94,8 @@ class MultiTaskModel(keras.Model):
         self._task_weight_trackers = {t: keras.metrics.Mean(name=f"{t}_weight") for t in self.tasks}
         super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
 
-    def _default_loss_options(self, task):
-        if task == "detection":
-            return {"num_classes": int(self.output[task].shape[-1]) - 5}
-        return {}
+    def _channels(self, task):
+        return int(self.output[task].shape[-1])
 
     def _attach_weighting(self, strategy):
         if self.weighting is not None:
@@ -109,6 +104,13 @@ class MultiTaskModel(keras.Model):
         self.weighting = strategy
         for variable in strategy.variables:
             keras_compat.track_variable(self, variable)
+
+    def load_own_variables(self, store):
+        # A compiled model's file holds its weighting strategy's variables (tracked by the model); loaded with
+        # compile=False (models.predict, export) there is no strategy to receive them, and Keras would refuse the file.
+        if self.weighting is None and len(store.keys()) > len(keras_compat.own_variables(self)):
+            return
+        super().load_own_variables(store)
 
     def get_compile_config(self):
         if self.weighting is None:
@@ -119,8 +121,10 @@ class MultiTaskModel(keras.Model):
                 "metrics": serialize(keras_compat.compiled_metrics_config(self))}
 
     def compile_from_config(self, config):
-        for module in ("losses.weighting", "training.fused_adam"):  # register what compiled files name
-            importlib.import_module(module)
+        # register what compiled files name
+        importlib.import_module("losses.weighting")
+        importlib.import_module("metrics.streaming")
+        importlib.import_module("models.fused_adam")
 
         deserialize = keras.saving.deserialize_keras_object
         self.compile(optimizer=deserialize(config["optimizer"]), weighting=deserialize(config["weighting"]),
@@ -131,24 +135,19 @@ class MultiTaskModel(keras.Model):
 
     # ------------------------------------------------------------------ losses
     def task_targets(self, x, y):
-        """The target each task's loss receives; stereo self-supervision gets left ‖ right images."""
-        targets = {}
-        missing = []
+        """The target each task's loss receives (its task's `training_target`: stereo self-supervision gets
+        left ‖ right images)."""
+        targets, missing = {}, []
         for task in self.tasks:
-            if task == STEREO_TASK:
-                if "right_image" not in y:
-                    missing.append("right_image")
-                    continue
-                left = x["image"] if isinstance(x, dict) else x
-                targets[task] = ops.concatenate([ops.cast(left, "float32"), ops.cast(y["right_image"], "float32")],
-                                                axis=-1)
-            elif task in y:
-                targets[task] = y[task]
+            spec = find_task(task)  # an output that is no registered task, trained with a loss given to compile,
+            key = spec.target_key if spec is not None else task  # reads the target of its own name
+            if key not in y:
+                missing.append(task if key == task else f"{key} (for {task})")
             else:
-                missing.append(task)
+                targets[task] = spec.training_target(x, y) if spec is not None else y[task]
         if missing:
-            raise ValueError(f"The targets lack {missing}; this model's tasks are {list(self.tasks)} (the "
-                             f"'{STEREO_TASK}' task needs the target 'right_image'). Got targets {sorted(y)}.")
+            raise ValueError(f"The targets lack {missing}; this model's tasks are {list(self.tasks)}. Got targets "
+                             f"{sorted(y)}.")
         return targets
 
     def compute_task_losses(self, x, y, y_pred):
@@ -182,7 +181,7 @@ class MultiTaskModel(keras.Model):
     def _global_batch_losses(self, x, task_losses):
         if keras.backend.backend() != "tensorflow":
             return task_losses
-        from training.distribution import cross_replica_losses, per_replica_mean
+        from losses.weighting.tensorflow_steps import cross_replica_losses, per_replica_mean
 
         task_losses = {task: per_replica_mean(value, self.task_losses[task]) for task, value in task_losses.items()}
         return cross_replica_losses(task_losses, ops.shape(keras.tree.flatten(x)[0])[0])
@@ -190,7 +189,7 @@ class MultiTaskModel(keras.Model):
     def _replica_share(self, total):
         if keras.backend.backend() != "tensorflow":
             return total
-        from training.distribution import replica_share
+        from losses.weighting.tensorflow_steps import replica_share
 
         return replica_share(total)
 
@@ -221,7 +220,7 @@ class MultiTaskModel(keras.Model):
     def _check_gradnorm_backend(self):
         if getattr(self.weighting, "requires_gradient_norms", False) and keras.backend.backend() != "tensorflow":
             raise NotImplementedError(
-                f"GradNorm weighting needs one gradient per task; its train step (training/gradnorm.py) exists for "
+                f"GradNorm weighting needs one gradient per task; its train step (losses/weighting/tensorflow_steps.py) exists for "
                 f"the 'tensorflow' Keras backend only, and the backend is {keras.backend.backend()!r}. Train with "
                 f"KERAS_BACKEND=tensorflow, or pick another weighting strategy (e.g. 'uncertainty' or 'dwa'). "
                 f"Evaluating, predicting and saving a GradNorm model work on every backend.")
@@ -230,11 +229,9 @@ class MultiTaskModel(keras.Model):
         # The TensorFlow trainer calls train_step(data), the JAX one train_step(state, data).
         if getattr(self.weighting, "requires_gradient_norms", False):
             self._check_gradnorm_backend()
-            from training.gradnorm import gradnorm_train_step
-
             data = args[-1]
             x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-            logs, y_pred = gradnorm_train_step(self, data, return_predictions=True)
+            logs, y_pred = self.weighting.train_step(self, data)
             self.update_task_trackers({task: logs[task] for task in self.tasks})
             keras_compat.loss_tracker(self).update_state(logs["loss"])
             return self.compute_metrics(x, y, y_pred, sample_weight)

@@ -35,10 +35,10 @@ import time
 
 import numpy as np
 
-from models.cli import UsageError, add_model_argument, check_tasks, load_model, run_command
+from models.cli import UsageError, add_model_argument, check_tasks, import_modules, load_model, run_command
+from tasks import get_task
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
-DISPARITY_TASKS = ("depth", "disparity")
 DEPTH_UNIT_CHOICES = ("disparity", "metres", "disparity_px", "disparity_x256", "depth_m", "depth_cm")
 DEFAULT_DETECTION_CLASSES = {3: ("Car", "Pedestrian", "Cyclist"),  # KITTI object (Leang et al.)
                              5: ("vehicles", "person", "bicycle", "traffic_light", "traffic_sign"),  # WoodScape
@@ -97,16 +97,15 @@ class Renderer:
         self.channels = {task: int(model.output[task].shape[-1]) for task in model.tasks}
         self.score_threshold = score_threshold
         recorded = getattr(model, "target_units", {}).get("depth")
-        self.units = {"disparity": "disparity_px",
-                      "depth": units.UNITS_BY_NAME.get(depth_units, depth_units) or recorded or "disparity_px"}
+        self.depth_unit = units.UNITS_BY_NAME.get(depth_units, depth_units) or recorded or "disparity_px"
         self.ab_stats = ab_stats
         self.alpha = alpha
         self.palette, self.class_names = self._class_set(classes)
         self.detection_names = self._detection_names(detection_classes)
 
     def _class_set(self, key):
-        from models.overlays import generic_palette
-        from reproduce import class_sets
+        from common.overlays import generic_palette
+        from data import class_sets
 
         channels = self.channels.get("segmentation")
         if channels is None:
@@ -136,75 +135,28 @@ class Renderer:
         return list(DEFAULT_DETECTION_CLASSES.get(count, [f"class {i}" for i in range(count)]))
 
     def outputs_at_image_size(self, raw, image):
-        """{task: output at the image's size} from one image's raw outputs {task: (h, w, C)}."""
-        import keras
-        from models.detection import decode_detections
+        """{task: output at the image's size} from one image's raw outputs {task: (h, w, C)} (each task's
+        `output_at_size`, tasks/)."""
+        return {task: get_task(task).output_at_size(np.asarray(value, np.float32), image, self)
+                for task, value in raw.items()}
 
-        height, width = image.shape[:2]
-        results = {}
-        for task, value in raw.items():
-            value = np.asarray(value, dtype=np.float32)
-            if task == "detection":
-                found = decode_detections(value[None], score_threshold=self.score_threshold)[0]
-                boxes = np.clip(found["boxes"], 0.0, 1.0) * np.array([height, width, height, width], np.float32)
-                results[task] = np.concatenate([boxes, found["scores"][:, None],
-                                                found["classes"][:, None].astype(np.float32)], axis=1)
-                continue
-            resized = keras.ops.convert_to_numpy(keras.ops.image.resize(value, (height, width), "bilinear"))
-            if task in ("segmentation", "motion"):
-                results[task] = resized.argmax(axis=-1).astype(np.uint8)
-            elif task == "colorization":
-                results[task] = self._expected_ab(resized, image)
-            else:
-                scale = width / self.input_size[1] if self._is_disparity(task) else 1.0
-                results[task] = resized[..., 0] * scale
-        return results
+    def picture(self, task, image, output):
+        """(H', W', 3) uint8 picture of one task's output at the image's size (the task's `picture`)."""
+        return get_task(task).picture(image, output, self)
+
+    def unit(self, task):
+        """The unit key of a task's saved values (data/depth_units.py), or None."""
+        return get_task(task).unit(self)
+
+    @property
+    def units(self):
+        """{task: unit key} of the model's tasks whose values have a unit."""
+        return {task: self.unit(task) for task in self.channels if self.unit(task) is not None}
 
     def _is_disparity(self, task):
         from data import depth_units as units
 
-        return units.UNITS[self.units[task]].scales_with_width
-
-    def picture(self, task, image, output):
-        """(H', W', 3) uint8 picture of one task's output at the image's size."""
-        from models import overlays
-
-        if task == "segmentation":
-            return overlays.blend(image, overlays.colorize_segmentation(output, self.palette), self.alpha)
-        if task == "motion":
-            return overlays.blend(image, np.broadcast_to(overlays.MOVING_COLOR, image.shape), self.alpha,
-                                  where=output == 1)
-        if task in DISPARITY_TASKS:
-            from data import depth_units as units
-
-            return overlays.depth_with_colorbar(output, label=units.label(self.units[task]))
-        if task == "colorization":
-            return self._colorized(image, output)
-        if task == "detection":
-            return overlays.draw_detections(image, output[:, :4], output[:, 5].astype(int), output[:, 4],
-                                            self.detection_names)
-        raise ValueError(f"no picture for task {task!r}")
-
-    def _expected_ab(self, probabilities, image):
-        """(H, W, 2) float32 (a, b): the expectation over the colour bins. The bins come from --ab-stats or, without
-        it, from the image's own a/b statistics (a picture only: the bins' meaning depends on the training set)."""
-        import skimage.color
-
-        from data.color import bin_centers_ab
-
-        lab = skimage.color.rgb2lab(image / 255.0)
-        stats = self.ab_stats or (lab[..., 1].mean(), max(lab[..., 1].std(), 1.0),
-                                  lab[..., 2].mean(), max(lab[..., 2].std(), 1.0))
-        bins = int(round(np.sqrt(probabilities.shape[-1])))
-        return (probabilities @ bin_centers_ab(stats, bins)).astype(np.float32)
-
-    @staticmethod
-    def _colorized(image, ab):
-        import skimage.color
-
-        lab = skimage.color.rgb2lab(image / 255.0)
-        lab[..., 1:] = ab
-        return np.round(skimage.color.lab2rgb(lab) * 255).astype(np.uint8)
+        return units.UNITS[self.unit(task)].scales_with_width
 
 
 def predict_images(model, images, renderer, batch_size=4):
@@ -338,6 +290,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    import_modules(args.imports)
     if args.batch_size < 1:
         raise UsageError(f"--batch-size {args.batch_size}: must be at least 1.")
     if not 0.0 <= args.alpha <= 1.0:
@@ -400,7 +353,7 @@ def predict_folder(model, paths, out, renderer, tasks=None, batch_size=4, video=
     summary = {"model": model_path, "model_name": model.name, "frames": model.frames, "tasks": tasks,
                "streaming": model.frames == 2, "images": len(done), "skipped": skipped,
                "input_size": list(renderer.input_size), "videos": videos,
-               "units": {task: renderer.units[task] for task in tasks if task in DISPARITY_TASKS},
+               "units": {task: renderer.unit(task) for task in tasks if renderer.unit(task) is not None},
                "seconds": round(time.time() - started, 2)}
     write_json(os.path.join(out, "summary.json"), summary)
     print(f"{len(done)} image(s) predicted, {len(skipped)} skipped (unreadable); "

@@ -68,6 +68,13 @@ def parser():
     p.add_argument("--search-evaluations", type=_positive, metavar="N",
                    help="candidates per meta-learning search instead of the paper setting's 48 (--quick: 4)")
     p.add_argument("--force", action="store_true", help="retrain runs that are already in the cache")
+    from models.cli import add_import_argument
+
+    add_import_argument(p)
+    p.add_argument("--estimate", action="store_true", help="print the runs, images and hours the selection needs "
+                   "(timing a few training steps of each network here), without training")
+    p.add_argument("--gpu-images-per-second", type=float, metavar="R", help="with --estimate: also the hours at R "
+                   "training images per second")
     p.add_argument("--list", action="store_true", help="list the runs of the selection with their status")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
@@ -124,6 +131,12 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     p = parser()
     args = p.parse_args(argv)
+    from common.user_modules import UserModuleError, import_user_modules
+
+    try:
+        import_user_modules(args.imports)
+    except UserModuleError as error:
+        p.error(str(error))
     from reproduce import papers
     from reproduce.datasets import DataRootError, DataSources, parse_data_roots
     from reproduce.runner import Settings
@@ -158,6 +171,11 @@ def main(argv=None):
                         ray_address=args.ray_address, search_evaluations=args.search_evaluations,
                         strategy=None if args.strategy == "none" else args.strategy, scale_lr=args.scale_lr, **size)
     selection = papers.Selection(chosen, table)
+    if args.estimate:
+        from reproduce.estimate import estimate
+
+        estimate(selection, settings, args.gpu_images_per_second)
+        return 0
     if args.list:
         for name, status, folder in papers.listing(selection, settings):
             print(f"{status:<10} {name:<55} {folder}")

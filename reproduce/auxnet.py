@@ -75,7 +75,7 @@ EXPERIMENTS = ([segnet(d) for d in DATASETS] + [auxnet(v, d) for v in AUX_WEIGHT
 
 def class_iou_cells(paper, table, section, row, experiment, dataset, columns):
     """IoU cells in percent: one per class column of the paper, then the mean ("IoU") and maybe "Params"."""
-    from reproduce.class_sets import get
+    from data.class_sets import get
 
     names = get(CLASS_SET[dataset]).names
     cells = []

@@ -31,7 +31,9 @@ _OFFICIAL_MARKERS = {
 
 def data_tasks(model_tasks):
     """The targets the pipeline must give for the model's tasks (stereo self-supervision needs the right image)."""
-    return ["right_image" if task == "disparity" else task for task in model_tasks]
+    from tasks import get_task
+
+    return list(dict.fromkeys(get_task(task).target_key for task in model_tasks))
 
 
 class DataRootError(ValueError):

@@ -22,19 +22,24 @@ import os
 
 import numpy as np
 
-from reproduce import class_sets
+from data import class_sets
 from reproduce.datasets import data_tasks
+from reproduce.plan import run_image_size
+from tasks import get_task
+from tasks.depth import DEPTH_SCORES  # noqa: F401  (re-exported: the tables read these names)
+from tasks.disparity import DISPARITY_CAP_METRES  # noqa: F401
+from tasks.labels import IOU_READINGS  # noqa: F401
 
 SAMPLES = 2
-DISPARITY_CAP_METRES = 50.0
-DEPTH_SCORES = ("abs_rel", "sq_rel", "rmse", "rmse_log", "delta1")
 
 
 def eval_tasks(model_tasks):
     """Targets the evaluation needs: the training targets, plus the true disparity to score stereo disparity."""
     tasks = data_tasks(model_tasks)
-    if "disparity" in model_tasks and "depth" not in tasks:
-        tasks.append("depth")
+    for task in model_tasks:
+        truth = get_task(task).truth_key
+        if truth not in tasks:
+            tasks.append(truth)
     return tasks
 
 
@@ -51,16 +56,15 @@ def evaluate(model, experiment, settings, plan_budget, folder=None):
         metrics = _evaluate_split(model, experiment, settings, plan_budget, experiment.dataset, list(model.tasks),
                                   class_set, folder)
     if "detection/map" in metrics and "segmentation/miou" in metrics:
+        from metrics.detection import geometric_mean_score
+
         detection, segmentation = metrics["detection/map"], metrics["segmentation/miou"]
-        metrics["geometric_mean"] = (math.sqrt(detection * segmentation)
+        metrics["geometric_mean"] = (geometric_mean_score(detection, segmentation)
                                      if math.isfinite(detection) and math.isfinite(segmentation) else float("nan"))
     return metrics
 
 
 def _evaluate_split(model, experiment, settings, plan_budget, dataset, tasks, class_set, folder):
-    from metrics import DepthEvaluator, SegmentationEvaluator
-
-    from reproduce.runner import run_image_size
 
     options = dict(experiment.data_options)
     image_size = run_image_size(experiment, settings)
@@ -70,32 +74,10 @@ def _evaluate_split(model, experiment, settings, plan_budget, dataset, tasks, cl
     limit = plan_budget.val_images
     if limit:
         ds = ds.take(math.ceil(limit / plan_budget.batch_size))
-    evaluators = {}
-    if "segmentation" in tasks:
-        evaluators["segmentation"] = SegmentationEvaluator(int(model.output["segmentation"].shape[-1]),
-                                                           per_image=True)
-    if "motion" in tasks:
-        evaluators["motion"] = SegmentationEvaluator(2, per_image=True)
-    if "colorization" in tasks:
-        evaluators["colorization"] = SegmentationEvaluator(int(model.output["colorization"].shape[-1]))
-    if "depth" in tasks:
-        from data.depth_units import to_scored
-
-        evaluators["depth"] = DepthEvaluator()
-        depth_unit = model.target_units.get("depth") or settings.sources.depth_unit(dataset, options)
-    if "disparity" in tasks:
-        evaluators["disparity"] = DepthEvaluator(cap=DISPARITY_CAP_METRES)
-        focal_baselines = _focal_baselines(settings, dataset, experiment, image_size[1])
-        from losses.stereo import StereoReconstructionLoss
-
-        # the stereo loss knows how the network's output maps to pixels (the defaults if the model is not compiled)
-        disparity_loss = model.task_losses.get("disparity") or StereoReconstructionLoss()
+    context = EvaluationContext(model, experiment, settings, dataset, class_set, image_size)
+    evaluators = {task: get_task(task).evaluator(int(model.output[task].shape[-1]), context) for task in tasks}
+    evaluators = {task: evaluator for task, evaluator in evaluators.items() if evaluator is not None}
     official = OfficialCityscapes.for_split(settings, dataset, experiment, tasks, class_set)
-    if "detection" in tasks:
-        from metrics.detection import DetectionEvaluator
-
-        detection_classes = int(model.output["detection"].shape[-1]) - 5
-        evaluators["detection"] = DetectionEvaluator(detection_classes, image_size=image_size)
 
     samples = {}
     seen = 0
@@ -108,24 +90,11 @@ def _evaluate_split(model, experiment, settings, plan_budget, dataset, tasks, cl
             targets = {k: v[:keep] for k, v in targets.items()}
             predictions = {k: np.asarray(v)[:keep] for k, v in predictions.items()}
             batch = keep
-        for task in tasks:
-            predicted = np.asarray(predictions[task])
-            if task in ("segmentation", "motion", "colorization"):
-                evaluators[task].update(targets[task].numpy(), predicted.argmax(-1))
-                if task == "segmentation" and official is not None:
-                    official.update(predicted, seen)
-            elif task == "depth":
-                true, _ = to_scored(targets["depth"].numpy(), depth_unit)
-                scored, _ = to_scored(predicted, depth_unit)
-                evaluators[task].update(true, scored)
-            elif task == "disparity":
-                disparity_px = np.asarray(disparity_loss.disparity_in_pixels(predicted))
-                scale = focal_baselines[seen:seen + batch].reshape(-1, 1, 1, 1)
-                true_disparity = targets["depth"].numpy()
-                true_depth = np.where(true_disparity > 0, scale / np.maximum(true_disparity, 1e-6), 0.0)
-                evaluators[task].update(true_depth, scale / np.maximum(disparity_px, 1e-6))
-            elif task == "detection":
-                evaluators[task].update(targets["detection"].numpy(), predicted)
+        arrays = {key: np.asarray(value) for key, value in targets.items()}
+        for task, evaluator in evaluators.items():
+            evaluator.update(np.asarray(predictions[task]), arrays, seen)
+        if official is not None:
+            official.update(np.asarray(predictions["segmentation"]), seen)
         if len(samples.get("image", ())) < SAMPLES:
             _keep_samples(samples, inputs, targets, predictions, tasks)
         seen += batch
@@ -135,47 +104,30 @@ def _evaluate_split(model, experiment, settings, plan_budget, dataset, tasks, cl
         raise ValueError(f"the {experiment.val_split} split of {dataset} gave no image to evaluate")
     if folder is not None and samples:
         _write_samples(os.path.join(folder, "samples.npz"), samples)
-    metrics = _scores(evaluators, class_set)
+    metrics = {}
+    for evaluator in evaluators.values():
+        metrics.update(evaluator.scores())
     if official is not None:
         metrics.update(official.scores())
-    if "depth" in tasks:
-        metrics["depth/unit"] = to_scored(0.0, depth_unit)[1]
     return metrics
 
 
-def _scores(evaluators, class_set):
-    metrics = {}
-    for task, evaluator in evaluators.items():
-        result = evaluator.result()
-        if task == "segmentation":
-            names = class_set.names if class_set is not None else tuple(str(i) for i in range(len(result["iou"])))
-            iou = np.asarray(result["iou"], dtype=float)[: len(names)]
-            for name, value in zip(names, iou):
-                metrics[f"segmentation/iou/{name}"] = float(value)
-            metrics["segmentation/miou"] = float(np.nanmean(iou)) if np.isfinite(iou).any() else float("nan")
-            metrics.update(_iou_readings("segmentation", result))
-        elif task in ("motion", "colorization"):
-            metrics[f"{task}/miou"] = result["miou"]
-            metrics.update(_iou_readings(task, result))
-            if task == "motion":
-                for name, value in zip(class_sets.MOTION_NAMES, result["iou"]):
-                    metrics[f"motion/iou/{name}"] = float(value)
-        elif task in ("depth", "disparity"):
-            for score in DEPTH_SCORES:
-                metrics[f"{task}/{score}"] = float(result[score])
-        elif task == "detection":
-            metrics["detection/map"] = float(result["map"])
-    return metrics
+class EvaluationContext:
+    """What a task's evaluator may ask of the run (tasks/: `Task.evaluator(channels, context)`)."""
 
+    def __init__(self, model, experiment, settings, dataset, class_set, image_size):
+        self.model, self.experiment, self.settings, self.dataset = model, experiment, settings, dataset
+        self.class_set, self.image_size = class_set, image_size
 
-#: the other readings of "IoU" that reproduce/iou_definition.py weighs (metrics.segmentation); pooled_jaccard is
-#: the one the papers' "IoU" columns fit
-IOU_READINGS = ("pixel_accuracy", "pooled_jaccard", "frequency_weighted_iou", "mean_class_accuracy",
-                "image_mean_iou_smoothed")
+    @property
+    def depth_unit(self):
+        """The unit the depth output predicts: the one it trained on, else the dataset's depth target's."""
+        options = dict(self.experiment.data_options)
+        return self.model.target_units.get("depth") or self.settings.sources.depth_unit(self.dataset, options)
 
-
-def _iou_readings(task, result):
-    return {f"{task}/{key}": float(result[key]) for key in IOU_READINGS if key in result}
+    def focal_baselines(self):
+        """focal x baseline at the evaluated width, per validation example in pipeline order."""
+        return _focal_baselines(self.settings, self.dataset, self.experiment, self.image_size[1])
 
 
 class OfficialCityscapes:
@@ -247,12 +199,10 @@ def _keep_samples(samples, inputs, targets, predictions, tasks):
 
     add("image", inputs["image"])
     for task in tasks:
-        predicted = np.asarray(predictions[task])
-        add(f"pred/{task}", predicted.argmax(-1) if task in ("segmentation", "motion", "colorization")
-            else predicted)
-        source = "depth" if task == "disparity" else task
-        if source in targets:
-            add(f"true/{task}", targets[source])
+        spec = get_task(task)
+        add(f"pred/{task}", spec.sample(np.asarray(predictions[task])))
+        if spec.truth_key in targets:
+            add(f"true/{task}", targets[spec.truth_key])
 
 
 def _write_samples(path, samples):

@@ -12,9 +12,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from models.overlays import (  # noqa: E402  (the colour maps live beside the predictor; re-exported)
-    MOVING_COLOR, STATIC_COLOR, colorize_depth, colorize_motion, colorize_segmentation)
 from common.atomic import atomic_path  # noqa: E402
+from common.overlays import (  # noqa: E402  (the colour maps every picture uses; re-exported)
+    MOVING_COLOR, STATIC_COLOR, colorize_depth, colorize_motion, colorize_segmentation)
 
 __all__ = ["MOVING_COLOR", "STATIC_COLOR", "colorize_depth", "colorize_motion", "colorize_segmentation",
            "plot_curves", "plot_panel"]

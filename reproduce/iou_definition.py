@@ -36,7 +36,8 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linprog
 
-from reproduce import auxnet, class_sets
+from data import class_sets
+from reproduce import auxnet
 from reproduce.paper_numbers import DASH, PAPER_NUMBERS
 
 #: The tables whose rows are used: AuxNet Table 1 and NeurAll Table I (NeurAll Table II repeats AuxNet Table 1's

@@ -21,9 +21,11 @@ import dataclasses
 import os
 import time
 
-from reproduce.runner import Plan, build_model, copy_layer_weights, keep_model_files, run, run_image_size
-from training import evolution, meta_learning
 from common.atomic import write_json
+from reproduce import lifecycle
+from reproduce.plan import Plan, run_image_size
+from reproduce.recipe import build_model, copy_layer_weights, keep_model_files, train_and_evaluate
+from training import evolution, meta_learning
 
 FITNESS = "geometric_mean"
 #: what a candidate's metrics.json says about the run rather than its scores (weights/<task>: the last epoch's
@@ -49,13 +51,7 @@ class CandidateTrainer:
     init: str
 
     def __call__(self, candidate):
-        import keras
-
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-
-            tf.config.experimental.enable_op_determinism()
-        keras.backend.clear_session()  # a Ray worker trains many candidates; do not keep the previous graphs
+        lifecycle.prepare_worker()  # a Ray worker trains many candidates
         experiment = candidate_experiment(self.experiment, candidate, self.init)
         # A candidate is a run of its own, in this process or a Ray worker: never a worker of a multi-host job,
         # whose TF_CONFIG ports and task index belong to the reproduction's process.
@@ -63,7 +59,7 @@ class CandidateTrainer:
         settings = dataclasses.replace(self.settings, out=candidate.folder, force=False, keep_models=False,
                                        progress=False, strategy=strategy)
         plan = Plan([experiment], settings)
-        metrics = run(plan, experiment.name, keep_init=True)
+        metrics = lifecycle.run(plan, experiment.name, train_and_evaluate, keep_init=True)
         scores = {key: value for key, value in metrics.items() if key not in RUN_FACTS and not key.startswith("weights/")}
         return {"fitness": metrics.get(self.experiment.search.get("fitness", FITNESS), float("nan")),
                 "metrics": scores, "checkpoint": os.path.join(plan.run_dir(experiment.name), "init.weights.npz")}
@@ -84,7 +80,7 @@ def candidate_experiment(experiment, candidate, init):
 
 
 def search_and_evaluate(plan, name, folder, keep_init, label):
-    """runner.run's step for a search experiment: search (or resume), then the best candidate's metrics."""
+    """The step (reproduce.lifecycle.run) of a search experiment: search (or resume), then the best candidate's metrics."""
     from training.executors import RayExecutor
 
     experiment = plan[name]
@@ -92,9 +88,7 @@ def search_and_evaluate(plan, name, folder, keep_init, label):
     config = plan.config(name)
     write_json(os.path.join(folder, "config.json"), {"name": name, **config})
     started = time.time()
-    for part in settings.sources.components(experiment.dataset):
-        # written here once, not by concurrent candidates
-        settings.sources.reader(part, **experiment.data_options)
+    lifecycle.write_datasets(settings, [experiment])
     options = evolution.EvolutionOptions(**config["budget"]["search"])
     executor = settings.search_executor or RayExecutor(settings.ray_address)
     trainer = CandidateTrainer(experiment, settings, config["init"])

@@ -29,7 +29,7 @@ found under the root (the paper's 888/787 images are fewer than all seasons hold
 import functools
 import os
 
-from reproduce import class_sets
+from data import class_sets
 from reproduce.experiment import Experiment
 from reproduce.paper_numbers import CHECK, CROSS, DASH, MULTINET_PP_TABLE2_PRINTED, matches_printed
 from reproduce.tables import Cell, Row, Table, printed

@@ -76,5 +76,3 @@ def fig3(plan, path):
 
 TABLES = [_table1(), _table2(), _table3()]
 FIGURES = [("fig3", fig3)]
-#: runs of other papers' modules that these tables read
-BORROWED = auxnet.EXPERIMENTS + multinet_pp.EXPERIMENTS

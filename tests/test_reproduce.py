@@ -1,13 +1,14 @@
 """python -m reproduce: experiments train, tables render with every paper cell, the cache, resume, determinism,
 failures and bad command lines. One table runs end to end at 224x384 with --quick (test_auxnet_table2_quick)."""
 import json
+import math
 import os
 
 import numpy as np
 import pytest
 
 from reproduce import __main__ as cli
-from reproduce import meta_search, multinet_pp, papers, paper_numbers, runner
+from reproduce import meta_search, multinet_pp, papers, paper_numbers, recipe, runner
 from reproduce.datasets import DataSources
 from reproduce.experiment import Experiment
 from reproduce.tables import format_number
@@ -177,7 +178,7 @@ def test_an_interrupted_run_resumes_from_its_last_epoch(tmp_path, monkeypatch):
                 raise KeyboardInterrupt
             super().on_epoch_begin(epoch, logs)
 
-    monkeypatch.setattr(runner, "RunProgress", InterruptAfterFirstEpoch)
+    monkeypatch.setattr(recipe, "RunProgress", InterruptAfterFirstEpoch)
     with pytest.raises(KeyboardInterrupt):
         runner.run(plan, "tiny-segnet")
     assert plan.status("tiny-segnet") == "partial"
@@ -332,3 +333,38 @@ def test_multinet_table2_computes_every_column_and_marks_what_the_paper_prints_o
     differing = {key for key, text in cells.items() if "≠" in text}
     # the paper's SYNTHIA 1-task decoder is the 2-frame one's 0.14M; its Seg+Depth 2-frame total 0.01M above ours
     assert differing == {("1-Task Segmentation", "SYNTHIA Segmentation"), ("Seg+Depth / 2-Frames", "Params")}
+
+
+def test_every_run_keeps_the_hash_main_gave_it_so_existing_caches_are_reused():
+    """tests/fixtures/run_ids_949b731.json: the run folder (experiment-hash) of every experiment of every paper, with
+    and without --quick, as main at 949b731 named them (before the runner was split into plan / lifecycle / recipe
+    and tasks/ took over the per-task code). A results folder written then is found, not retrained."""
+    import json
+
+    with open(os.path.join(os.path.dirname(__file__), "fixtures", "run_ids_949b731.json")) as handle:
+        recorded = json.load(handle)
+    for quick, key in ((True, "quick"), (False, "full")):
+        settings = runner.Settings(out="unused", sources=DataSources({}, "unused", 12 if quick else 200), quick=quick)
+        plan = runner.Plan(papers.all_experiments(), settings)
+        assert {name: plan.run_id(name) for name in sorted(plan.experiments)} == recorded[key]
+
+
+def test_estimate_times_each_network_once_and_counts_the_full_budgets_images(tmp_path):
+    from types import SimpleNamespace
+
+    from reproduce.estimate import estimate
+
+    base = dict(builder="build_multitask", dataset="kitti", builder_options={"tasks": {"segmentation": 12},
+                "backbone": "resnet10"}, class_set="kitti12", init="random", batch_size=2, epochs=3)
+    plan = runner.Plan([Experiment("equal", **base, weighting="equal"), Experiment("gls", **base, weighting="gls")],
+                       _settings(tmp_path, quick=False))
+    reader, split = plan.settings.sources.reader("kitti", "train")
+    train_images = len(reader.list_examples(split, ["segmentation"], 1))
+    lines = []
+    timings = estimate(SimpleNamespace(experiments=lambda: ["equal", "gls"]), plan.settings, 50.0, lines.append,
+                       plan=plan)
+    (timing,) = timings.values()  # the weighting strategy does not make another network
+    assert timing.runs == 2 and timing.images == 2 * 3 * math.ceil(train_images / 2) * 2
+    assert timing.seconds_per_image > 0
+    assert lines[0].startswith("2 runs to train (0 finished") and lines[-1].startswith(f"total: 2 runs, {timing.images:,}")
+    assert "hours at 50 images/s" in lines[-1]

@@ -15,7 +15,8 @@
     model.compile(optimizer="adam", weighting="gls", metrics=task_metrics(model))
     model.fit(train, validation_data=val, epochs=50, callbacks=[tensorboard, panels])
 
-How each task is drawn (ground truth in the same colours and, for depth, the same value range as the prediction):
+Each task draws its own tiles (its `panel` in tasks/; ground truth in the same colours and, for depth, the same
+value range as the prediction); the built-in tasks:
 segmentation and colorization: arg-max channel through the palette (`palettes[task]`, default
 `models.overlays.generic_palette`), 255 black; motion: static grey, moving orange; depth: the magma colour map over the ground truth's 2nd-98th
 percentile, invalid pixels black; disparity: the same, in pixels (prediction x max_disparity x width) against the
@@ -35,7 +36,6 @@ import numpy as np
 
 PANEL_GAP = 4  # white pixels between the tiles of a panel
 MISSING_GREY = 128
-LABEL_TASKS = ("segmentation", "colorization")
 
 
 def task_metrics(model, tasks=None, depth_cap=None):
@@ -50,19 +50,17 @@ def task_metrics(model, tasks=None, depth_cap=None):
 
     The mean IoU averages the channels with a non-zero union (metrics.SegmentationMeanIoU): where a model has more
     channels than its classes (unused channels), a pixel predicted in an unused channel adds a zero to the mean."""
-    from metrics import DepthAbsRel, DepthDelta1, DepthRMSE, SegmentationMeanIoU
+    from tasks import get_task
 
-    tasks = [t for t in model.tasks if t != "disparity"] if tasks is None else list(tasks)
+    tasks = [t for t in model.tasks if get_task(t).target_key == t] if tasks is None else list(tasks)
     prefix = (lambda task: f"{task}_") if len(tasks) == 1 else (lambda task: "")
     chosen = {}
     for task in tasks:
-        if task in LABEL_TASKS or task == "motion":
-            channels = 2 if task == "motion" else int(model.output[task].shape[-1])
-            chosen[task] = [SegmentationMeanIoU(channels, name=f"{prefix(task)}miou")]
-        elif task == "depth":
-            chosen[task] = [DepthAbsRel(cap=depth_cap, name=f"{prefix(task)}abs_rel"),
-                            DepthRMSE(cap=depth_cap, name=f"{prefix(task)}rmse"),
-                            DepthDelta1(cap=depth_cap, name=f"{prefix(task)}delta1")]
+        spec = get_task(task)
+        channels = int(model.output[task].shape[-1]) if task in model.output else spec.channels
+        metrics = spec.streaming_metrics(channels, prefix(task), depth_cap=depth_cap)
+        if metrics:
+            chosen[task] = metrics
     return chosen
 
 
@@ -176,29 +174,39 @@ class PredictionPanels(keras.callbacks.Callback):
     def render(self, predictions=None):
         """dict task -> (N, H, 3 W + 2 PANEL_GAP, 3) uint8 panels of `predictions` (default: `predict()`)."""
         predictions = self.predict() if predictions is None else predictions
-        colorize = self._renderers()
         panels = {}
         for task, predicted in predictions.items():
             predicted = _numpy(predicted)
-            rows = [self._panel(task, predicted, index, colorize) for index in range(len(self.images))]
+            rows = [self._panel(task, predicted, index) for index in range(len(self.images))]
             panels[task] = np.stack(rows)
         return panels
 
     # ------------------------------------------------------------------ drawing
-    def _renderers(self):
+    def renderers(self):
+        """The colour helpers the tasks draw with: models.overlays' unless `colorize` replaces them."""
         missing = {"segmentation", "depth", "motion"} - set(self.colorize)
         if not missing:
             return self.colorize
-        from models import overlays
+        from common import overlays
 
         defaults = {"segmentation": overlays.colorize_segmentation, "depth": overlays.colorize_depth,
                     "motion": overlays.colorize_motion}
         return {**defaults, **self.colorize}
 
-    def _panel(self, task, predicted, index, colorize):
+    def palette(self, task, count):
+        """`palettes[task]` when it has `count` colours, else the generic palette."""
+        from common.overlays import generic_palette
+
+        palette = self.palettes.get(task)
+        return palette if palette is not None and len(palette) >= count else generic_palette(count)
+
+    def _panel(self, task, predicted, index):
+        from tasks import get_task
+
         image = np.clip(np.round(self.images[index]), 0, 255).astype(np.uint8)
         height, width = image.shape[:2]
-        prediction, truth = self._tiles(task, predicted, index, image, colorize)
+        spec = get_task(task)
+        prediction, truth = spec.panel(predicted[index], self._target(spec.truth_key, index), image, self)
         tiles = [image, _fit(prediction, height, width),
                  _fit(truth, height, width) if truth is not None else np.full_like(image, MISSING_GREY)]
         gap = np.full((height, PANEL_GAP, 3), 255, np.uint8)
@@ -206,71 +214,6 @@ class PredictionPanels(keras.callbacks.Callback):
 
     def _target(self, task, index):
         return self.targets[task][index] if task in self.targets else None
-
-    def _tiles(self, task, predicted, index, image, colorize):
-        """(prediction tile, ground-truth tile or None) of example `index`."""
-        channels = predicted.shape[-1]
-        if task == "detection":
-            return self._detection_tiles(predicted, index, image)
-        if task == "motion":
-            truth = self._target(task, index)
-            return (colorize["motion"](predicted[index].argmax(-1)),
-                    None if truth is None else colorize["motion"](truth))
-        if task in ("depth", "disparity") or (task not in LABEL_TASKS and channels == 1):
-            value = predicted[index, ..., 0] if predicted.ndim == 4 else predicted[index]
-            truth = self._target(task if task != "disparity" else "depth", index)
-            if task == "disparity":
-                from losses.stereo import StereoReconstructionLoss
-
-                loss = getattr(self.model, "task_losses", {}).get("disparity") if self.model is not None else None
-                value = np.asarray((loss or StereoReconstructionLoss()).disparity_in_pixels(value[None, :, :, None]))
-                value = value[0, ..., 0]
-            return _depth_tiles(value, truth, colorize["depth"])
-        palette = self.palettes.get(task)
-        if palette is None or len(palette) < channels:
-            palette = _generic_palette(channels)
-        truth = self._target(task, index)
-        return (colorize["segmentation"](predicted[index].argmax(-1), palette),
-                None if truth is None else colorize["segmentation"](truth, palette))
-
-    def _detection_tiles(self, predicted, index, image):
-        from models.detection import BOX_FIELDS, decode_detections
-        from models.overlays import draw_detections
-
-        num_classes = predicted.shape[-1] - BOX_FIELDS
-        palette = self.palettes.get("detection")
-        if palette is None or len(palette) == 0:
-            palette = _generic_palette(num_classes)
-        to_pixels = np.array(image.shape[:2] * 2, np.float64)
-        found = decode_detections(predicted[index:index + 1], score_threshold=self.score_threshold)[0]
-        prediction = draw_detections(image, np.clip(found["boxes"], 0, 1) * to_pixels, found["classes"],
-                                     palette=palette)
-        rows = self._target("detection", index)
-        if rows is None:
-            return prediction, None
-        rows = np.asarray(rows, np.float64).reshape(-1, 5)
-        real = (rows[:, 4] >= 0) & (rows[:, 4] < num_classes)
-        return prediction, draw_detections(image, rows[real, :4] * to_pixels, rows[real, 4].astype(int),
-                                           palette=palette)
-
-
-def _depth_tiles(value, truth, colorize_depth):
-    """Prediction and ground truth through one colour range: the valid ground truth's 2nd-98th percentile."""
-    vmin = vmax = None
-    if truth is not None:
-        truth = np.asarray(truth, np.float64)
-        truth = truth[..., 0] if truth.ndim == 3 else truth
-        valid = truth[np.isfinite(truth) & (truth > 0)]
-        if valid.size:
-            vmin, vmax = (float(v) for v in np.percentile(valid, [2, 98]))
-    prediction = colorize_depth(value, vmin=vmin, vmax=vmax)
-    return prediction, None if truth is None else colorize_depth(truth, vmin=vmin, vmax=vmax)
-
-
-def _generic_palette(count):
-    from models.overlays import generic_palette
-
-    return generic_palette(count)
 
 
 def _fit(tile, height, width):

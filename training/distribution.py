@@ -34,6 +34,12 @@ import contextlib
 import json
 import os
 
+from losses.weighting.tensorflow_steps import (  # noqa: F401  (re-exported: they were defined here)
+    cross_replica_losses,
+    per_replica_mean,
+    replica_share,
+)
+
 STRATEGIES = ("none", "mirrored", "multiworker")
 #: the weighting strategies that cannot train under more than one replica, and why
 UNSUPPORTED_WEIGHTING = {
@@ -218,63 +224,6 @@ def prepare_model(model, strategy):
     if is_tf_distributed(strategy):
         synchronize_batch_norm(model)
     return model
-
-
-def cross_replica_losses(losses, batch_size):
-    """The global batch's losses on every replica: {name: scalar} of this replica's share (its mean over its
-    `batch_size` examples) -> the examples-weighted mean over all replicas (one all-reduce). Outside a
-    tf.distribute replica context with several replicas, returns `losses` unchanged.
-
-    Gradients flow through the all-reduce (its gradient is an all-reduce), so with `replica_share(total)` the sum of
-    the replicas' gradients is the gradient of the one-device loss. A loss averaged over valid pixels (ignore label,
-    missing depth) is averaged per replica, then weighted by each replica's examples: equal to the one-device mean
-    when the replicas' images have equally many valid pixels, close otherwise."""
-    context = _replica_context()
-    if context is None:
-        return losses
-    import tensorflow as tf
-
-    names = list(losses)
-    weight = tf.cast(batch_size, tf.float32)
-    stacked = tf.stack([tf.cast(tf.reshape(losses[n], ()), tf.float32) for n in names] + [tf.ones(())]) * weight
-    summed = context.all_reduce(tf.distribute.ReduceOp.SUM, stacked)
-    means = tf.math.divide_no_nan(summed[:-1], tf.stop_gradient(summed[-1]))
-    return {name: means[index] for index, name in enumerate(names)}
-
-
-def per_replica_mean(value, loss):
-    """A task loss as this replica's mean over its own examples. Keras' `Loss.__call__` divides a mean-reduced loss
-    by the number of replicas (Keras' trainer sums the replicas' losses); losses that reduce themselves, such as
-    `losses.MaskedPixelLoss`, do not. Undoes the former so that every task loss reaches `cross_replica_losses` on
-    the same footing; unchanged outside a replica context with several replicas."""
-    import keras
-
-    context = _replica_context()
-    keras_reduced = (isinstance(loss, keras.losses.Loss) and type(loss).__call__ is keras.losses.Loss.__call__
-                     and loss.reduction in ("sum_over_batch_size", "mean", "mean_with_sample_weight"))
-    if context is None or not keras_reduced:
-        return value
-    return value * float(context.num_replicas_in_sync)
-
-
-def replica_share(total):
-    """This replica's share of a loss that every replica computes whole (total / replicas): tf.distribute sums the
-    replicas' gradients. Unchanged outside a tf.distribute replica context with several replicas."""
-    context = _replica_context()
-    if context is None:
-        return total
-    return total / float(context.num_replicas_in_sync)
-
-
-def _replica_context():
-    if backend() != "tensorflow":
-        return None
-    import tensorflow as tf
-
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync <= 1:  # None: cross-replica context
-        return None
-    return context
 
 
 # ------------------------------------------------------------------------------------------------ the data

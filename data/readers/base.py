@@ -16,8 +16,6 @@ PNG_IEND_CHUNK = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 PALETTE_COLOR_TYPE = 3
 
 IMAGE_FIELDS = ("image", "previous_image", "right_image")
-LABEL_FIELDS = ("segmentation", "depth", "motion")
-ALL_TASKS = ("segmentation", "depth", "motion", "right_image", "detection", "colorization")
 MAX_LISTED = 10
 
 

@@ -13,7 +13,8 @@ of the UNweighted task loss's gradient over the last shared layer's variables W:
 
 This is a plain gradient step on the GradNorm loss (Chen et al. use the network's optimizer; a plain
 step keeps the update backend-independent and stateless). The per-task gradients need the backend's
-autodiff: `training.gradnorm.gradnorm_train_step` computes them for the TensorFlow backend.
+autodiff: `train_step` runs `losses.weighting.tensorflow_steps.gradnorm_train_step`, which computes them for
+the TensorFlow backend.
 """
 import keras
 from keras import ops
@@ -50,6 +51,12 @@ class GradNormStrategy(LinearWeightingStrategy):
         super()._create_state()
         self.initial_losses = self._state_variable("initial_losses", initial_value=1.0)
         self.initialized = self._state_variable("initialized", initial_value=0.0, shape=())
+
+    def train_step(self, model, data):
+        """One training step of `model` on `data` with per-task gradient norms; returns (logs, predictions)."""
+        from losses.weighting.tensorflow_steps import gradnorm_train_step
+
+        return gradnorm_train_step(model, data, strategy=self, return_predictions=True)
 
     def update_from_gradient_norms(self, losses, grad_norms):
         """One GradNorm step; returns the new weights as a dict task -> scalar tensor."""
