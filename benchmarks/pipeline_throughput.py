@@ -11,6 +11,8 @@ import os
 import tempfile
 import time
 
+from common.sizes import IMAGE_SIZE
+
 
 def build_tree(directory, images):
     try:
@@ -26,7 +28,7 @@ def build_tree(directory, images):
     return "tests/data_trees.py"
 
 
-def measure(root, batch_size=8, image_size=(224, 384), epochs=3, split="trainval"):
+def measure(root, batch_size=8, image_size=IMAGE_SIZE, epochs=3, split="trainval"):
     """Images per second over ``epochs`` full passes after one warm-up pass (tracing, file cache)."""
     import data
 
@@ -41,7 +43,7 @@ def measure(root, batch_size=8, image_size=(224, 384), epochs=3, split="trainval
     return count / (time.perf_counter() - start)
 
 
-def segnet_training_rate(batch_size=8, image_size=(224, 384), steps=3):
+def segnet_training_rate(batch_size=8, image_size=IMAGE_SIZE, steps=3):
     """Images per second of SegNet train steps on in-memory arrays (after one warm-up step)."""
     import numpy as np
     import keras

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 
+from common.sizes import IMAGE_SIZE
 from benchmarks.train import _image_size, prepare
 
 MODELS = ("segnet", "multinet_pp")
@@ -90,7 +91,7 @@ def _read_xplane(logdir):
 
 
 def profile_keras(model_name, precision="float32", steps=3, warmup=3, batch_size=2, top=12, inter_op_threads=1,
-                  image_size=(224, 384)):
+                  image_size=IMAGE_SIZE):
     """Our training step's kernel time per category; `inter_op_threads` 0 keeps TensorFlow's setting (it can only be
     set before TensorFlow starts)."""
     import tensorflow as tf
@@ -131,7 +132,7 @@ def _torch_category(name):
     return "other"
 
 
-def profile_torch(model_name, precision="float32", steps=3, warmup=3, batch_size=2, top=12, image_size=(224, 384)):
+def profile_torch(model_name, precision="float32", steps=3, warmup=3, batch_size=2, top=12, image_size=IMAGE_SIZE):
     from benchmarks import torch_reference as reference
 
     torch = reference.torch
@@ -181,7 +182,7 @@ def main(argv=None):
     parser.add_argument("--top", type=int, default=12, help="kernels listed per framework (12)")
     parser.add_argument("--inter-op-threads", type=int, default=1,
                         help="TensorFlow ops run at once (1; 0 = TensorFlow's default)")
-    parser.add_argument("--image-size", type=_image_size, default=(224, 384), metavar="HxW")
+    parser.add_argument("--image-size", type=_image_size, default=IMAGE_SIZE, metavar="HxW")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     if args.steps < 1 or args.warmup < 0 or args.batch_size < 1 or args.top < 0 or args.inter_op_threads < 0:

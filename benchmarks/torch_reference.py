@@ -78,6 +78,8 @@ import os
 import sys
 import time
 
+from common.sizes import IMAGE_SIZE
+
 try:
     import torch
     import torch.nn.functional as F
@@ -99,7 +101,7 @@ MODELS = {
 # Keras' count_params of models.build_segnet(12) and models.build_multinet_pp() (224x384; the count does not
 # depend on the input size). `--check` also recomputes them with Keras when it is importable.
 KERAS_PARAMS = {"segnet": 23_672_264, "multinet_pp": 23_869_354}
-INPUT_SIZE = (224, 384)
+INPUT_SIZE = IMAGE_SIZE
 LEARNING_RATE = 1e-4
 IGNORE_INDEX = 255
 HUBER_DELTA = 250.0

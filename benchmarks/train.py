@@ -20,6 +20,8 @@ import os
 import sys
 import time
 
+from common.sizes import IMAGE_SIZE
+
 MODELS = ("segnet", "auxnet", "multinet_pp", "detseg", "selfsup")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -108,7 +110,7 @@ def matmul_peak(dtype, repeats=5):
     return 2.0 * MATMUL_SIZE ** 3 / best
 
 
-def prepare(model_name, precision="float32", batch_size=2, image_size=(224, 384), weighting="gls", jit=False):
+def prepare(model_name, precision="float32", batch_size=2, image_size=IMAGE_SIZE, weighting="gls", jit=False):
     """(model, inputs, targets): the network under the precision policy (seed 0), compiled as the reproduction
     trains (FusedAdam 1e-4, `weighting`), and its fixed random batch."""
     import keras
@@ -123,7 +125,7 @@ def prepare(model_name, precision="float32", batch_size=2, image_size=(224, 384)
 
 
 def measure(model_name, batch_size=2, precision="float32", jit=False, steps=10, warmup=3, weighting="gls",
-            image_size=(224, 384)):
+            image_size=IMAGE_SIZE):
     """The benchmark's JSON record (see the module docstring)."""
     import keras
     import numpy as np
@@ -174,7 +176,7 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=10, help="measured steps (10)")
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured steps first (3)")
     parser.add_argument("--weighting", default="gls", help="weighting strategy (gls)")
-    parser.add_argument("--image-size", type=_image_size, default=(224, 384), metavar="HxW")
+    parser.add_argument("--image-size", type=_image_size, default=IMAGE_SIZE, metavar="HxW")
     args = parser.parse_args(argv)
     if args.backend:
         if "keras" in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") != args.backend:

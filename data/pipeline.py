@@ -26,6 +26,7 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
+from common.sizes import IMAGE_SIZE
 import tasks as task_library
 from data import depth_units, labels
 from data.readers import READERS, get_reader
@@ -53,7 +54,7 @@ SYNTHETIC_DEFAULTS = {"layout": "kitti", "num": 64, "seed": 0, "cache_dir": None
 _STATS_MEMORY = {}
 
 
-def load(dataset, root, split, tasks, frames=1, image_size=(224, 384), batch_size=None, shuffle=False, **options):
+def load(dataset, root, split, tasks, frames=1, image_size=IMAGE_SIZE, batch_size=None, shuffle=False, **options):
     """tf.data.Dataset of ``(inputs, targets)`` dicts read from an official dataset layout (see module docstring).
 
     Args:

@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from common.sizes import IMAGE_SIZE
 from common import box_codec
 
 
@@ -34,7 +35,7 @@ def _to_coco_box(box, height, width):
     return [xmin * width, ymin * height, (xmax - xmin) * width, (ymax - ymin) * height]
 
 
-def detection_map(ground_truth, detections, num_classes, iou_threshold=0.5, image_size=(224, 384),
+def detection_map(ground_truth, detections, num_classes, iou_threshold=0.5, image_size=IMAGE_SIZE,
                   max_detections=100):
     """Mean average precision over a set of images, by pycocotools' COCOeval.
 
@@ -139,7 +140,7 @@ class DetectionEvaluator:
     """
 
     def __init__(self, num_classes, class_names=None, score_threshold=0.01, nms_iou_threshold=0.5,
-                 max_detections=100, iou_threshold=0.5, image_size=(224, 384)):
+                 max_detections=100, iou_threshold=0.5, image_size=IMAGE_SIZE):
         self.num_classes = box_codec.check_num_classes(num_classes)
         if class_names is not None:
             class_names = [str(name) for name in class_names]

@@ -5,6 +5,7 @@ are a dict keyed by task. Every builder reads the encoder's named pyramid levels
 """
 import keras
 
+from common.sizes import INPUT_SHAPE
 from models.aggregation import aggregate_frames, validate_aggregation
 from models.decoders import fcn8_decoder, unet_decoder
 from models.encoders import build_encoder, validate_backbone, validate_input_shape
@@ -12,7 +13,7 @@ from models.layers import ImageNormalization
 from models.multitask_model import MultiTaskModel
 from tasks import get_task, registered
 
-DEFAULT_INPUT_SHAPE = (224, 384, 3)
+DEFAULT_INPUT_SHAPE = INPUT_SHAPE
 SELFSUP_TASKS = ("segmentation", "colorization", "disparity")
 
 

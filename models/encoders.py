@@ -22,6 +22,7 @@ from pathlib import Path
 import keras
 from keras import layers
 
+from common.sizes import INPUT_SHAPE
 from models.batch_norm import BatchNormalization, fuse_batch_norm
 from models.layers import ImageNormalization
 
@@ -128,7 +129,7 @@ def _fetch_hint(backbone, cached):
             f"and needs `pip install {KERAS_HUB_REQUIREMENT}`; then copy the file it writes to {cached} here)")
 
 
-def build_encoder(backbone="resnet50", input_shape=(224, 384, 3), weights=None, normalization="default",
+def build_encoder(backbone="resnet50", input_shape=INPUT_SHAPE, weights=None, normalization="default",
                   name="encoder"):
     """Builds the encoder model: raw RGB [0, 255] -> {"P1": ..., "P5": ...}.
 

@@ -35,6 +35,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from common.sizes import INPUT_SHAPE
 from common.atomic import atomic_path
 from models.encoders import (KERAS_HUB_REQUIREMENT, KERAS_HUB_RESNET18_PRESET, KERAS_HUB_RESNET18_URL,
                              RESNET18_IMAGENET_FILE, RESNET50_IMAGENET_FILE, RESNET50_IMAGENET_MD5,
@@ -86,7 +87,7 @@ def _fetch_keras_applications_resnet50(target):
     return str(path)
 
 
-def encoder_from_keras_hub(source=KERAS_HUB_RESNET18_PRESET, input_shape=(224, 384, 3), normalization="default"):
+def encoder_from_keras_hub(source=KERAS_HUB_RESNET18_PRESET, input_shape=INPUT_SHAPE, normalization="default"):
     """Our encoder (`models.build_encoder`) carrying the weights of a keras-hub basic-block ResNet.
 
     source: a `keras_hub.models.ResNetBackbone`, or a preset name or local preset folder for

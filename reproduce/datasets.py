@@ -13,6 +13,8 @@ evaluated on its own validation split.
 import dataclasses
 import os
 
+from common.sizes import IMAGE_SIZE
+
 ROOT_NAMES = ("kitti", "kitti_object", "cityscapes", "synthia", "woodscape")
 #: extra roots that feed a reader option: name -> (dataset, option)
 OPTION_ROOTS = {"kitti_motion": ("kitti", "motion_root"), "cityscapes_motion": ("cityscapes", "motion_root")}
@@ -127,7 +129,7 @@ class DataSources:
         return depth_unit(reader, options.get("depth_units"))
 
     def load(self, dataset, split, tasks, frames=1, class_set=None, segmentation_dataset=None, batch_size=None,
-             shuffle=False, seed=0, image_size=(224, 384), **options):
+             shuffle=False, seed=0, image_size=IMAGE_SIZE, **options):
         """data.load of one dataset, with segmentation labels mapped onto `class_set` (a ClassSet)."""
         import data
         import tensorflow as tf
@@ -146,7 +148,7 @@ class DataSources:
             ds = ds.map(remap, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds
 
-    def load_detseg_training(self, split, class_set, batch_size, seed, image_size=(224, 384), max_boxes=50,
+    def load_detseg_training(self, split, class_set, batch_size, seed, image_size=IMAGE_SIZE, max_boxes=50,
                              **options):
         """Leang's KITTI: object images (detection only) and semantics images (segmentation only), interleaved."""
         import tensorflow as tf

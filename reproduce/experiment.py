@@ -8,6 +8,8 @@ import dataclasses
 import hashlib
 import json
 
+from common.sizes import IMAGE_SIZE
+
 #: Bump when a change to the runner makes earlier cached runs incomparable.
 RUNNER_VERSION = 1
 
@@ -64,7 +66,7 @@ class Experiment:
     val_split: str = "val"
     data_options: dict = dataclasses.field(default_factory=dict)
     search: dict = None
-    paper_image_size: tuple = (224, 384)
+    paper_image_size: tuple = IMAGE_SIZE
 
     def __post_init__(self):
         if self.builder not in BUILDERS:

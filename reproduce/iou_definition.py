@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linprog
 
+from common.sizes import IMAGE_SIZE
 from data import class_sets
 from reproduce import auxnet
 from reproduce.paper_numbers import DASH, PAPER_NUMBERS
@@ -52,7 +53,7 @@ PIXELWISE_SMOOTH = 100.0
 REAL_SAMPLES = Path(os.environ.get("MTL_REAL_SAMPLES", Path(__file__).resolve().parents[1].parent / "shared"
                                    / "real-samples"))
 KITTI_LABELS = REAL_SAMPLES / "kitti_semantics" / "training" / "semantic"
-PAPER_IMAGE_SIZE = (224, 384)
+PAPER_IMAGE_SIZE = IMAGE_SIZE
 
 #: SYNTHIA has no label file in reach, so its plausibility bounds are assumptions, loose on purpose: the four
 #: unprinted small-object classes (traffic sign, pedestrian, bicycle, traffic light) take at most 10% of the labelled

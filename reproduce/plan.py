@@ -9,10 +9,10 @@ import dataclasses
 import math
 import os
 
+from common.sizes import IMAGE_SIZE
 from reproduce.datasets import DataSources
 from reproduce.experiment import RUNNER_VERSION, config_hash
 
-IMAGE_SIZE = (224, 384)
 #: Settings.image_size that runs every experiment at its paper's own resolution (Experiment.paper_image_size)
 PAPER_SIZE = "paper"
 ENCODER_STRIDE = 32
