@@ -26,8 +26,8 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from common.sizes import IMAGE_SIZE
 import tasks as task_library
+from common.sizes import IMAGE_SIZE
 from data import depth_units, labels
 from data.readers import READERS, get_reader
 from data.readers.base import IMAGE_FIELDS, png_info
