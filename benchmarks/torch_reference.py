@@ -79,6 +79,7 @@ import sys
 import time
 
 from common.sizes import IMAGE_SIZE
+from reproduce.paper_numbers import PARAMETER_COUNTS, matches_paper_count
 
 try:
     import torch
@@ -98,9 +99,10 @@ MODELS = {
     "segnet": ({"segmentation": 12}, 1),
     "multinet_pp": ({"segmentation": 20, "depth": 1, "motion": 2}, 2),
 }
-# Keras' count_params of models.build_segnet(12) and models.build_multinet_pp() (224x384; the count does not
-# depend on the input size). `--check` also recomputes them with Keras when it is importable.
-KERAS_PARAMS = {"segnet": 23_672_264, "multinet_pp": 23_869_354}
+# the paper's parameter count of each twin (reproduce/paper_numbers.PARAMETER_COUNTS; the count does not depend on
+# the input size): AuxNet's exact SegNet figure, MultiNet++'s rounded one. `--check` also compares with Keras' own
+# count_params when Keras is importable.
+PAPER_COUNT_KEYS = {"segnet": "segnet_kitti", "multinet_pp": "multinet_3task_2frame"}
 INPUT_SIZE = IMAGE_SIZE
 LEARNING_RATE = 1e-4
 IGNORE_INDEX = 255
@@ -447,7 +449,7 @@ def compare_with_keras(model, net, height=64, width=96, seed=0):
 def check(model_names, tolerance=1e-4):
     """Builds each twin, compares its parameter count (and, with Keras, its outputs) with ours; True if all match.
 
-    Without Keras only the count is compared, with the recorded KERAS_PARAMS. With Keras the Keras model is built
+    Without Keras only the count is compared, with the paper's (PAPER_COUNT_KEYS). With Keras the Keras model is built
     at 64x96 with random weights (BatchNorm statistics included), they are copied into the twin, and the logits of
     every task (inference mode) must agree within `tolerance`, relative to their largest magnitude.
     """
@@ -455,8 +457,11 @@ def check(model_names, tolerance=1e-4):
     for model in model_names:
         net = build_twin(model)
         params = count_params(net)
-        ok = params == KERAS_PARAMS[model]
-        line = f"{model}: pytorch twin {params:,} parameters, recorded Keras count {KERAS_PARAMS[model]:,}"
+        key = PAPER_COUNT_KEYS[model]
+        ok = matches_paper_count(key, params)
+        printed = PARAMETER_COUNTS[key][3]
+        printed = f"{printed:,}" if isinstance(printed, int) else f"{printed} (printed rounded)"
+        line = f"{model}: pytorch twin {params:,} parameters, the paper's {printed}"
         if importlib.util.find_spec("keras") is None:
             line += "; Keras not importable, outputs not compared"
         else:

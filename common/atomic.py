@@ -1,12 +1,32 @@
 """Result files are written whole or not at all: write to a temporary file beside the target, then rename.
 
 A reproduction can be killed at any moment (Ctrl-C, kill -9); `os.replace` is atomic on POSIX and Windows, so a
-reader sees either the old file or the new one, never half of one.
+reader sees either the old file or the new one, never half of one. A disk that fills up during a write leaves the
+old file as it was and raises `DiskFullError`, which names the folder.
 """
 import contextlib
+import errno
 import json
 import os
 import tempfile
+
+
+class DiskFullError(OSError):
+    """No space was left on the device of the folder being written to; the message names the folder."""
+
+
+def is_disk_full(error):
+    """True for an OSError that says the device (or the user's quota) is full; h5py's carries no errno, only text."""
+    return isinstance(error, OSError) and (getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+                                           or "No space left on device" in str(error))
+
+
+def disk_full_error(path, error):
+    """A DiskFullError for writing `path` (a file or folder), naming the folder and what to do."""
+    folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    return DiskFullError(errno.ENOSPC, f"no space left on the device of {folder} while writing "
+                                       f"{os.path.basename(path)}: free space there (or choose another --out) and run "
+                                       f"the same command again; what was written before is intact ({error})")
 
 
 @contextlib.contextmanager
@@ -26,9 +46,11 @@ def atomic_path(path):
     try:
         yield temporary
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.remove(temporary)
+        if is_disk_full(error) and not isinstance(error, DiskFullError):
+            raise disk_full_error(path, error) from error
         raise
 
 
@@ -44,7 +66,6 @@ def write_text(path, text):
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-
 
 
 def write_json(path, value):

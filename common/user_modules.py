@@ -22,11 +22,19 @@ def import_user_modules(names, option="--import"):
     return [_import_one(name, option) for name in names or ()]
 
 
+def portable(names):
+    """`names` as another process (a Ray worker started elsewhere) can import them: .py paths made absolute."""
+    return tuple(os.path.abspath(name) if name.endswith(".py") else name for name in names or ())
+
+
 def _import_one(name, option):
     if name.endswith(".py"):
         if not os.path.isfile(name):
             raise UserModuleError(f"{option} {name}: no such file.")
         module_name = os.path.splitext(os.path.basename(name))[0]
+        known = sys.modules.get(module_name)
+        if known is not None and os.path.abspath(getattr(known, "__file__", "") or "") == os.path.abspath(name):
+            return known  # a worker that runs many tasks imports it once: registering twice would clash
         spec = importlib.util.spec_from_file_location(module_name, name)
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module

@@ -68,6 +68,8 @@ def parser():
     p.add_argument("--search-evaluations", type=_positive, metavar="N",
                    help="candidates per meta-learning search instead of the paper setting's 48 (--quick: 4)")
     p.add_argument("--force", action="store_true", help="retrain runs that are already in the cache")
+    p.add_argument("--no-retry", action="store_true", help="keep the failures of runs that failed before (default: "
+                   "retry them from a clean start; the failed attempt's files are kept in its failed-<n>/)")
     from models.cli import add_import_argument
 
     add_import_argument(p)
@@ -131,7 +133,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     p = parser()
     args = p.parse_args(argv)
-    from common.user_modules import UserModuleError, import_user_modules
+    from common.user_modules import UserModuleError, import_user_modules, portable
 
     try:
         import_user_modules(args.imports)
@@ -169,7 +171,8 @@ def main(argv=None):
                         force=args.force, keep_models=True if args.keep_models else None, eager=args.eager,
                         pretrained=_pretrained(p, args.pretrained), progress=not args.no_progress,
                         ray_address=args.ray_address, search_evaluations=args.search_evaluations,
-                        strategy=None if args.strategy == "none" else args.strategy, scale_lr=args.scale_lr, **size)
+                        strategy=None if args.strategy == "none" else args.strategy, scale_lr=args.scale_lr,
+                        imports=portable(args.imports), retry=not args.no_retry, **size)
     selection = papers.Selection(chosen, table)
     if args.estimate:
         from reproduce.estimate import estimate
@@ -195,6 +198,8 @@ def main(argv=None):
         return 2
     import tensorflow as tf
 
+    from reproduce.disk import NotEnoughSpace
+
     tf.config.experimental.enable_op_determinism()  # same seed, same machine: the same numbers
     command = "python -m reproduce " + " ".join(shlex.quote(a) for a in argv)
     try:
@@ -209,6 +214,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("\nInterrupted: finished runs are kept; run the same command again to resume.", file=sys.stderr)
         return 130
+    except NotEnoughSpace as error:
+        print(f"Not enough disk space: {error.strerror}", file=sys.stderr)
+        return 2
     return 1 if failures else 0
 
 

@@ -31,30 +31,30 @@ def network_key(experiment, settings):
                       sort_keys=True, default=str)
 
 
-def images_of(experiment, settings, tasks):
-    """Images one run of `experiment` trains on under `settings`' budget (a search: all its evaluations)."""
-    from reproduce.plan import budget
+def images_of(plan, name, tasks):
+    """Images run `name` of `plan` trains on under its budget (a search: all its evaluations)."""
     from reproduce.recipe import training_data
 
-    plan_budget = budget(experiment, settings)
-    _, steps = training_data(experiment, settings, plan_budget, tasks)
+    plan_budget = plan.budget(name)
+    _, steps = training_data(plan[name], plan.settings, plan_budget, tasks)
     images = plan_budget.epochs * steps * plan_budget.batch_size
-    if experiment.search is not None:
+    if plan[name].search is not None:
         images *= int(plan_budget.search.get("max_evaluations", 1))
     return images
 
 
-def seconds_per_image(experiment, settings):
-    """(wall seconds per training image of the experiment's network at its batch size on this machine, its tasks)."""
+def seconds_per_image(plan, name):
+    """(wall seconds per training image of run `name`'s network at its batch size on this machine, its tasks)."""
     import keras
 
     from models.fused_adam import FusedAdam
-    from reproduce.plan import budget, learning_rate, run_image_size
+    from reproduce.plan import run_image_size
     from reproduce.recipe import build_model, loss_overrides, training_data
 
-    plan_budget = dataclasses.replace(budget(experiment, settings), steps_per_epoch=1)
+    experiment, settings = plan[name], plan.settings
+    plan_budget = dataclasses.replace(plan.budget(name), steps_per_epoch=1)
     model = build_model(experiment, "random", run_image_size(experiment, settings))
-    model.compile(optimizer=FusedAdam(learning_rate(experiment, settings)), weighting=experiment.weighting,
+    model.compile(optimizer=FusedAdam(plan.learning_rate(name)), weighting=experiment.weighting,
                   weighting_options=experiment.weighting_options or None, loss=loss_overrides(experiment) or None)
     train, _ = training_data(experiment, settings, plan_budget, model.tasks)
     inputs, targets = next(iter(train))
@@ -83,9 +83,9 @@ def estimate(selection, settings, gpu_images_per_second=None, echo=print, plan=N
         key = network_key(experiment, settings)
         if key not in timings:
             timings[key] = NetworkTiming(key)
-            timings[key].seconds_per_image, timings[key].tasks = seconds_per_image(experiment, settings)
+            timings[key].seconds_per_image, timings[key].tasks = seconds_per_image(plan, name)
         timings[key].runs += 1
-        timings[key].images += images_of(experiment, settings, timings[key].tasks)
+        timings[key].images += images_of(plan, name, timings[key].tasks)
     header = "| network | runs | images | hours here |" + (" hours at the GPU rate |" if gpu_images_per_second else "")
     echo(header)
     echo("|---|---|---|---|" + ("---|" if gpu_images_per_second else ""))

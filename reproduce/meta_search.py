@@ -51,7 +51,7 @@ class CandidateTrainer:
     init: str
 
     def __call__(self, candidate):
-        lifecycle.prepare_worker()  # a Ray worker trains many candidates
+        lifecycle.prepare_worker(self.settings.imports)  # a Ray worker trains many candidates
         experiment = candidate_experiment(self.experiment, candidate, self.init)
         # A candidate is a run of its own, in this process or a Ray worker: never a worker of a multi-host job,
         # whose TF_CONFIG ports and task index belong to the reproduction's process.

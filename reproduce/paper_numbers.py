@@ -79,28 +79,6 @@ CHECK = "✓"  # MultiNet++ Table 1: the dataset has these annotations
 CROSS = "×"  # ... and has not
 TEXT_VALUES = (DASH, NA, CHECK, CROSS, "Real", "Synthetic")  # the printed values that are words or marks
 
-# (builder key, description) -> (paper, table, row, parameter count printed there)
-PARAMETER_COUNTS = {
-    "segnet_kitti": ("AuxNet", "Table 2", "SegNet, KITTI (12 classes)", 23_672_264),
-    "segnet_synthia": ("AuxNet", "Table 2", "SegNet, SYNTHIA (13 classes)", 23_683_054),
-    "auxnet_kitti": ("AuxNet", "Table 2", "AuxNet, KITTI (12 classes)", 23_676_142),
-    "auxnet_synthia": ("AuxNet", "Table 2", "AuxNet, SYNTHIA (13 classes)", 23_686_932),
-    "fusenet_kitti": ("AuxNet", "Table 2", "FuseNet, KITTI (12 classes)", 47_259_976),
-    "fusenet_synthia": ("AuxNet", "Table 2", "FuseNet, SYNTHIA (13 classes)", 47_270_766),
-    "msnet2_kitti": ("NeurAll", "Table I", "MSNet2, KITTI", 23_715_272),
-    "msnet2_synthia": ("NeurAll", "Table I", "MSNet2, SYNTHIA", 23_739_412),
-    "segnet_kitti_neurall": ("NeurAll", "Table I", "SegNet, KITTI", 23_668_680),
-    "segnet_synthia_neurall": ("NeurAll", "Table I", "SegNet, SYNTHIA", 23_692_820),
-    "rnnet2_kitti": ("NeurAll", "Table I", "RNNet2, KITTI", 31_847_828),
-    "rnnet2_synthia": ("NeurAll", "Table I", "RNNet2, SYNTHIA", 31_861_968),
-    # MultiNet++ prints rounded counts: the printed text, compared at its resolution (matches_printed)
-    "multinet_seg": ("MultiNet++", "Table 2", "1-Task Segmentation (20 classes)", "23.77M"),
-    "multinet_depth": ("MultiNet++", "Table 2", "1-Task Depth", "23.59M"),
-    "multinet_motion": ("MultiNet++", "Table 2", "1-Task Motion", "23.60M"),
-    "multinet_3task_1frame": ("MultiNet++", "Table 2", "3-Task / 1-Frame", "23.79M"),
-    "multinet_3task_2frame": ("MultiNet++", "Table 2", "3-Task / 2-Frames (MultiNet++)", "23.87M"),
-}
-
 PAPER_NUMBERS = {}
 
 _ = object()  # in a row below: the paper leaves this cell empty (no key is made)
@@ -249,6 +227,36 @@ MULTINET_PP_TABLE2_PRINTED = {
 }
 
 
+# (builder key) -> (paper, table, row description, parameter count printed there), read from the tables above:
+# exact figures from the Params cells, MultiNet++'s rounded ones from its printed Total column ("Params")
+_PARAMETER_CELLS = {
+    "segnet_kitti": ("AuxNet", "Table 2", "SegNet, KITTI (12 classes)", ("auxnet", "table2", "KITTI", "SegNet")),
+    "segnet_synthia": ("AuxNet", "Table 2", "SegNet, SYNTHIA (13 classes)", ("auxnet", "table2", "SYNTHIA", "SegNet")),
+    "auxnet_kitti": ("AuxNet", "Table 2", "AuxNet, KITTI (12 classes)", ("auxnet", "table2", "KITTI", "AuxNet")),
+    "auxnet_synthia": ("AuxNet", "Table 2", "AuxNet, SYNTHIA (13 classes)", ("auxnet", "table2", "SYNTHIA", "AuxNet")),
+    "fusenet_kitti": ("AuxNet", "Table 2", "FuseNet, KITTI (12 classes)", ("auxnet", "table2", "KITTI", "FuseNet")),
+    "fusenet_synthia": ("AuxNet", "Table 2", "FuseNet, SYNTHIA (13 classes)",
+                        ("auxnet", "table2", "SYNTHIA", "FuseNet")),
+    "msnet2_kitti": ("NeurAll", "Table I", "MSNet2, KITTI", ("neurall", "table1", "KITTI", "MSNet2")),
+    "msnet2_synthia": ("NeurAll", "Table I", "MSNet2, SYNTHIA", ("neurall", "table1", "SYNTHIA", "MSNet2")),
+    "segnet_kitti_neurall": ("NeurAll", "Table I", "SegNet, KITTI", ("neurall", "table1", "KITTI", "SegNet")),
+    "segnet_synthia_neurall": ("NeurAll", "Table I", "SegNet, SYNTHIA", ("neurall", "table1", "SYNTHIA", "SegNet")),
+    "rnnet2_kitti": ("NeurAll", "Table I", "RNNet2, KITTI", ("neurall", "table1", "KITTI", "RNNet2")),
+    "rnnet2_synthia": ("NeurAll", "Table I", "RNNet2, SYNTHIA", ("neurall", "table1", "SYNTHIA", "RNNet2")),
+    "multinet_seg": ("MultiNet++", "Table 2", "1-Task Segmentation (20 classes)", "1-Task Segmentation"),
+    "multinet_depth": ("MultiNet++", "Table 2", "1-Task Depth", "1-Task Depth"),
+    "multinet_motion": ("MultiNet++", "Table 2", "1-Task Motion", "1-Task Motion"),
+    "multinet_3task_1frame": ("MultiNet++", "Table 2", "3-Task / 1-Frame", "3-Task / 1-Frame"),
+    "multinet_3task_2frame": ("MultiNet++", "Table 2", "3-Task / 2-Frames (MultiNet++)", "3-Task / 2-Frames"),
+}
+_MULTINET_PP_TOTAL = 4  # the printed "Total" of the KITTI & Cityscapes block in MULTINET_PP_TABLE2_PRINTED
+PARAMETER_COUNTS = {
+    key: (paper, table, row, PAPER_NUMBERS[cell + ("Params",)] if isinstance(cell, tuple)
+          else MULTINET_PP_TABLE2_PRINTED[cell][_MULTINET_PP_TOTAL])
+    for key, (paper, table, row, cell) in _PARAMETER_CELLS.items()
+}
+
+
 def matches_printed(count, text):
     """True when `count` printed as the paper prints (two decimals of K or M) gives `text`, rounded or truncated:
     the paper does both (its ResNet-50 encoder of 23,587,712 parameters is "23.58M", a depth decoder of 3,878
@@ -259,6 +267,13 @@ def matches_printed(count, text):
     quantum = Decimal(1).scaleb(-digits)
     candidates = {value.quantize(quantum, rounding="ROUND_HALF_UP"), value.quantize(quantum, rounding="ROUND_DOWN")}
     return Decimal(text[:-1]) in candidates
+
+
+def matches_paper_count(key, count):
+    """True when `count` equals the paper's parameter count PARAMETER_COUNTS[key]: exactly where the paper prints
+    the exact figure, at the printed resolution where it prints a rounded one (MultiNet++)."""
+    printed = PARAMETER_COUNTS[key][3]
+    return count == printed if isinstance(printed, int) else matches_printed(count, printed)
 
 
 def printed_like(count, text):

@@ -16,10 +16,15 @@ from reproduce.experiment import RUNNER_VERSION, config_hash
 #: Settings.image_size that runs every experiment at its paper's own resolution (Experiment.paper_image_size)
 PAPER_SIZE = "paper"
 ENCODER_STRIDE = 32
+#: the lock file in a run's folder that its owner holds (reproduce/lifecycle.py)
+RUN_LOCK = "run.lock"
 QUICK = {"epochs": 1, "steps_per_epoch": 2, "batch_size": 2, "val_images": 2}
 #: --quick meta-learning searches: two candidates per generation, two generations
 QUICK_SEARCH = {"initial_population": 2, "offspring": 2, "parents": 2, "max_evaluations": 4}
-DEFAULT_BACKBONES = {"build_detseg": "resnet10", "build_selfsup": "resnet18"}
+
+
+class ResultDamaged(ValueError):
+    """A run's metrics.json or failed.json that does not read; the message names it and what to do."""
 
 
 @dataclasses.dataclass
@@ -35,6 +40,7 @@ class Settings:
     val_images: int = None
     seed: int = 0
     force: bool = False
+    retry: bool = True  # retry runs that failed before (--no-retry keeps their failures)
     keep_models: bool = None
     eager: str = "auto"
     pretrained: dict = dataclasses.field(default_factory=dict)
@@ -45,6 +51,7 @@ class Settings:
     scale_lr: bool = False  # learning rate x (batch size / the experiment's batch size): linear scaling rule
     search_evaluations: int = None  # meta-learning searches: evaluations instead of the experiment's
     search_executor: object = None  # a training.executors executor instead of Ray (tests, debugging)
+    imports: tuple = ()  # --import modules (common.user_modules.portable), imported again by every worker process
 
     @property
     def runs_dir(self):
@@ -90,12 +97,25 @@ def run_image_size(experiment, settings):
     return tuple(int(math.ceil(int(side) / ENCODER_STRIDE) * ENCODER_STRIDE) for side in size)
 
 
-def learning_rate(experiment, settings):
-    """The experiment's learning rate, or with --scale-lr that rate x (batch size of the run / the experiment's):
-    Goyal et al.'s linear scaling rule, for a global batch other than the one the paper tuned its rate for."""
+def learning_rate(experiment, settings, run_budget):
+    """The experiment's learning rate, or with --scale-lr that rate x (batch size of `run_budget` / the
+    experiment's): Goyal et al.'s linear scaling rule, for a global batch other than the one the paper tuned its rate
+    for."""
     if not settings.scale_lr:
         return experiment.learning_rate
-    return experiment.learning_rate * budget(experiment, settings).batch_size / experiment.batch_size
+    return experiment.learning_rate * run_budget.batch_size / experiment.batch_size
+
+
+def backbone_of(experiment):
+    """The encoder an experiment's network uses: its `backbone` option, else its builder's default (read from the
+    builder's signature, so it is written in one place)."""
+    import inspect
+
+    import models
+
+    if "backbone" in experiment.builder_options:
+        return experiment.builder_options["backbone"]
+    return inspect.signature(getattr(models, experiment.builder)).parameters["backbone"].default
 
 
 class Plan:
@@ -110,6 +130,7 @@ class Plan:
             self.experiments[experiment.name] = experiment
         self.settings = settings
         self._configs = {}
+        self._budgets = {}
 
     def __getitem__(self, name):
         if name not in self.experiments:
@@ -141,7 +162,7 @@ class Plan:
             return experiment.init, ""
         from models.encoders import resolve_weights
 
-        backbone = experiment.builder_options.get("backbone", DEFAULT_BACKBONES.get(experiment.builder, "resnet50"))
+        backbone = backbone_of(experiment)
         request = self.settings.pretrained.get(backbone, "imagenet")
         try:
             return f"imagenet:{resolve_weights(backbone, request)}", ""
@@ -155,10 +176,19 @@ class Plan:
         backbones = set()
         for name in self.order(names):
             experiment = self[name]
-            backbone = experiment.builder_options.get("backbone", DEFAULT_BACKBONES.get(experiment.builder, "resnet50"))
+            backbone = backbone_of(experiment)
             if experiment.init == "imagenet" and backbone not in self.settings.pretrained:
                 backbones.add(backbone)
         return sorted(backbones)
+
+    def budget(self, name):
+        """The run's Budget (`budget`), computed once per run."""
+        if name not in self._budgets:
+            self._budgets[name] = budget(self[name], self.settings)
+        return self._budgets[name]
+
+    def learning_rate(self, name):
+        return learning_rate(self[name], self.settings, self.budget(name))
 
     def config(self, name):
         """The full configuration of a run (what its hash covers)."""
@@ -167,12 +197,12 @@ class Plan:
             settings = self.settings
             init, _ = self.initialisation(experiment)
             dependency = experiment.dependency
-            run_budget = dataclasses.asdict(budget(experiment, settings))
+            run_budget = dataclasses.asdict(self.budget(name))
             if run_budget["search"] is None:
                 run_budget.pop("search")  # runs cached before searches existed keep their hashes
             experiment_config = experiment.config()
             if settings.scale_lr:  # hashed as the rate it trains with; without --scale-lr the hash is unchanged
-                experiment_config["learning_rate"] = learning_rate(experiment, settings)
+                experiment_config["learning_rate"] = self.learning_rate(name)
             config = {
                 "experiment": experiment_config,
                 "budget": run_budget,
@@ -200,15 +230,25 @@ class Plan:
         for file_name in ("metrics.json", "failed.json"):
             path = os.path.join(folder, file_name)
             if os.path.isfile(path):
-                with open(path) as handle:
-                    return json.load(handle)
+                try:
+                    with open(path) as handle:
+                        return json.load(handle)
+                except ValueError as error:
+                    raise ResultDamaged(f"{path} is damaged ({error}): delete it and run the same command again "
+                                        f"(the run is trained again), or pass --force") from None
         return None
 
     def status(self, name):
+        """done, failed: reason, running (which process holds it), partial (resumes) or to run."""
+        from common.locks import held_by_another
+
         result = self.result(name)
         if result is not None:
             return f"failed: {result['failed']}" if "failed" in result else "done"
         folder = self.run_dir(name)
+        holder = held_by_another(os.path.join(folder, RUN_LOCK))
+        if holder is not None:
+            return f"running ({holder})"
         started = (os.path.isdir(os.path.join(folder, "backup"))
                    or os.path.isfile(os.path.join(folder, "search_state.json")))
         return "partial" if started else "to run"

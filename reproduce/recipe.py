@@ -2,7 +2,6 @@
 experiment's weighting and losses, streaming metrics), callbacks (resume backup, CSV history, TensorBoard with
 prediction panels, the best epoch's weights), fit, evaluation on the validation split, and the files it keeps.
 """
-import csv
 import math
 import os
 import time
@@ -15,10 +14,11 @@ from data import class_sets
 from models.fused_adam import FusedAdam
 from reproduce import evaluation
 from reproduce.datasets import data_tasks
-from reproduce.plan import IMAGE_SIZE, budget, learning_rate, run_image_size
+from reproduce.plan import IMAGE_SIZE, run_image_size
 from tasks import find_task
-from training import distribution
+from training import checkpoints, distribution
 from training.callbacks import PredictionPanels, task_metrics
+from training.checkpoints import AtomicBestCheckpoint, HistoryDamaged, read_history  # noqa: F401  (names it had)
 
 #: below this many training steps, tracing the graph (30-40 s for ResNet-50 on CPU) costs more than it saves
 EAGER_BELOW_STEPS = 40
@@ -46,7 +46,7 @@ def train_and_evaluate(plan, name, folder, keep_init, label):
     # the strategy is not hashed (it changes no result beyond floating-point order); recorded for the reader
     write_json(os.path.join(folder, "config.json"), {"name": name, **config, "distribution": {
         "strategy": settings.strategy or "none", "replicas": distribution.replicas(strategy)}})
-    plan_budget = budget(experiment, settings)
+    plan_budget = plan.budget(name)
     keras.utils.set_random_seed(settings.seed)
     started = time.time()
 
@@ -66,7 +66,7 @@ def train_and_evaluate(plan, name, folder, keep_init, label):
                                            and plan_budget.epochs * steps < EAGER_BELOW_STEPS)
     eager = eager and distribution.supports_eager(strategy)  # multiworker: graphs only
     with strategy.scope():
-        model.compile(optimizer=FusedAdam(learning_rate(experiment, settings), beta_1=experiment.beta_1,
+        model.compile(optimizer=FusedAdam(plan.learning_rate(name), beta_1=experiment.beta_1,
                                           beta_2=experiment.beta_2),
                       weighting=experiment.weighting, weighting_options=experiment.weighting_options or None,
                       loss=loss_overrides(experiment) or None, run_eagerly=eager,
@@ -74,10 +74,10 @@ def train_and_evaluate(plan, name, folder, keep_init, label):
         distribution.prepare_model(model, strategy)  # batch norm over the global batch
     best = os.path.join(folder, "best.weights.h5")
     history = os.path.join(folder, "history.csv")
+    backup = os.path.join(folder, "backup")
+    with strategy.scope():
+        initial_epoch = checkpoints.restore(model, backup)  # an interrupted run resumes after its last epoch
     callbacks = [
-        # kept until metrics.json exists, so a kill during evaluation resumes after the last epoch, not at epoch 0
-        keras.callbacks.BackupAndRestore(os.path.join(folder, "backup"), double_checkpoint=True,
-                                         delete_checkpoint=False),
         keras.callbacks.CSVLogger(history, append=True),
         keras.callbacks.TensorBoard(os.path.join(folder, "tensorboard"), write_graph=False, profile_batch=0),
         prediction_panels(experiment, settings, plan_budget, model.tasks, os.path.join(folder, "tensorboard")),
@@ -86,12 +86,15 @@ def train_and_evaluate(plan, name, folder, keep_init, label):
         callbacks.append(AtomicBestCheckpoint(best, experiment.monitor, experiment.monitor_mode,
                                               previous_best(history, experiment.monitor, experiment.monitor_mode)))
     if settings.progress:
-        callbacks.append(RunProgress(label, plan_budget.epochs, steps))
+        callbacks.append(RunProgress(label, plan_budget.epochs, steps, initial_epoch))
+    # last: an epoch is finished once everything above is written; kept until metrics.json exists, so a kill during
+    # evaluation resumes after the last epoch, not at epoch 0
+    callbacks.append(checkpoints.RunBackup(backup))
     with strategy.scope():  # keras.distribution (JAX) shards the batches of the distribution in scope
         model.fit(train, validation_data=validation, epochs=plan_budget.epochs, steps_per_epoch=steps, verbose=0,
-                  callbacks=callbacks)
+                  callbacks=callbacks, initial_epoch=initial_epoch)
     if experiment.monitor and os.path.isfile(best):
-        model.load_weights(best)
+        checkpoints.load_network_weights(model, best)
     metrics = evaluation.evaluate(model, experiment, settings, plan_budget, folder)
     last_epoch = (read_history(history) or [{}])[-1]
     for task in model.tasks:
@@ -106,12 +109,15 @@ def train_and_evaluate(plan, name, folder, keep_init, label):
 
 
 def keep_model_files(model, folder, settings, keep_init):
-    """init.weights.npz when a later run starts from this one; model.keras unless --quick drops it."""
+    """init.weights.npz when a later run starts from this one; model.keras and best.weights.h5 unless --quick drops
+    them (without --keep-models)."""
     if keep_init:
         save_layer_weights(model, os.path.join(folder, "init.weights.npz"))
     if settings.keeps_models():
         with atomic_path(os.path.join(folder, "model.keras")) as temporary:
             model.save(temporary)
+    elif os.path.isfile(os.path.join(folder, "best.weights.h5")):
+        os.remove(os.path.join(folder, "best.weights.h5"))
 
 
 def target_units(experiment, settings, model):
@@ -242,53 +248,19 @@ def previous_best(history_path, monitor, mode):
     return min(values) if mode == "min" else max(values)
 
 
-def read_history(path):
-    """Rows of history.csv, one per epoch (a resumed run may have written an epoch twice: the last row wins)."""
-    if not os.path.isfile(path):
-        return []
-    with open(path, newline="") as handle:
-        rows = {}
-        for row in csv.DictReader(handle):
-            if row.get("epoch") not in (None, ""):
-                rows[int(row["epoch"])] = row
-    return [rows[epoch] for epoch in sorted(rows)]
-
-
-class AtomicBestCheckpoint(keras.callbacks.Callback):
-    """Saves the weights of the best epoch by `monitor`, atomically (a kill never leaves half a file).
-
-    Without validation data the monitor falls back to the training log of the same name (without "val_").
-    """
-
-    def __init__(self, path, monitor, mode="min", best=None):
-        super().__init__()
-        self.path, self.monitor, self.mode, self.best = path, monitor, mode, best
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        value = logs.get(self.monitor, logs.get(self.monitor.removeprefix("val_")))
-        if value is None or not math.isfinite(float(value)):
-            return
-        value = float(value)
-        better = self.best is None or (value < self.best if self.mode == "min" else value > self.best)
-        if better:
-            self.best = value
-            with atomic_path(self.path) as temporary:
-                self.model.save_weights(temporary)
-
-
 class RunProgress(keras.callbacks.Callback):
-    """One progress bar per run: label, epoch, step bar, loss and ETA (tqdm)."""
+    """One progress bar per run: label, epoch, step bar, loss and ETA (tqdm); a resumed run starts at its epoch."""
 
-    def __init__(self, label, epochs, steps):
+    def __init__(self, label, epochs, steps, initial_epoch=0):
         super().__init__()
-        self.label, self.epochs, self.steps = label, epochs, steps
+        self.label, self.epochs, self.steps, self.initial_epoch = label, epochs, steps, initial_epoch
         self.bar = None
 
     def on_train_begin(self, logs=None):
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=self.epochs * self.steps, desc=self.label, unit="step", leave=True, dynamic_ncols=True)
+        self.bar = tqdm(total=self.epochs * self.steps, initial=self.initial_epoch * self.steps, desc=self.label,
+                        unit="step", leave=True, dynamic_ncols=True)
 
     def on_epoch_begin(self, epoch, logs=None):
         self.bar.n = epoch * self.steps

@@ -10,13 +10,17 @@ seed, initialisation, and the run it starts from):
     tensorboard/      the same logs for TensorBoard (train/, validation/), and in validation/ image panels
                       (input | prediction | ground truth per task) of the first validation images every
                       max(1, epochs // 10) epochs and after the last (training.callbacks.PredictionPanels)
-    backup/           keras.callbacks.BackupAndRestore state while training (resume after a kill)
-    best.weights.h5   the weights of the best epoch by the experiment's monitor
+    run.lock          the lock its owner holds while training it (run.lock.owner.json: which process)
+    backup/           the resume state while training (training.checkpoints.RunBackup: network, weighting state
+                      and optimizer moments of the last finished epoch), deleted when the run is done
+    best.weights.h5   the network (and weighting state) of the best epoch by the experiment's monitor (kept unless
+                      --quick without --keep-models)
     model.keras       the best model (kept unless --quick without --keep-models)
     init.weights.npz  layer weights that later experiments start from (only when one does)
     metrics.json      the scores on the validation split; written last, so its presence means "done"
     failed.json       why the last attempt failed (NaN loss, bad data, ...); retried on the next invocation
-Every file the runner writes itself is written atomically.
+    failed-<n>/       an earlier failed (or untrustworthy) attempt's files, moved aside before a clean retry
+Every file the runner writes itself is written atomically, and only by the process that holds run.lock.
 
 Scale (training/distribution.py, training/executors.py): `Settings.strategy` trains each run on several devices
 ("mirrored") or hosts ("multiworker", TF_CONFIG) with the same GLOBAL batch (`--batch-size`), the same updates
@@ -30,17 +34,19 @@ cluster), each run submitted once the run it starts from is done, with the same 
 """
 from reproduce import lifecycle
 from reproduce.datasets import DataSources  # noqa: F401  (the names this module always had)
-from reproduce.lifecycle import RunFailed, RunTask, is_cached, ray_executor  # noqa: F401
+from reproduce.lifecycle import RunBusy, RunFailed, RunTask, is_cached, ray_executor  # noqa: F401
 from reproduce.plan import (  # noqa: F401
-    DEFAULT_BACKBONES,
     ENCODER_STRIDE,
     IMAGE_SIZE,
     PAPER_SIZE,
     QUICK,
     QUICK_SEARCH,
+    RUN_LOCK,
     Budget,
     Plan,
+    ResultDamaged,
     Settings,
+    backbone_of,
     budget,
     learning_rate,
     run_image_size,
@@ -48,6 +54,7 @@ from reproduce.plan import (  # noqa: F401
 from reproduce.recipe import (  # noqa: F401
     EAGER_BELOW_STEPS,
     AtomicBestCheckpoint,
+    HistoryDamaged,
     RunProgress,
     build_model,
     copy_layer_weights,
@@ -79,8 +86,10 @@ def run(plan, name, keep_init=False, label=None):
     return lifecycle.run(plan, name, step_for(plan[name]), keep_init=keep_init, label=label)
 
 
-def _run_one(plan, name, keep_init=False, label=None):
-    return run(plan, name, keep_init=keep_init, label=label)  # looked up when called: a worker runs the same
+def _run_one(plan, name, keep_init=False, label=None, wait=True):
+    """(metrics, trained) of one run, for lifecycle.run_many; its step is looked up when called, so a worker runs
+    the same."""
+    return lifecycle.run_counted(plan, name, step_for(plan[name]), keep_init=keep_init, label=label, wait=wait)
 
 
 def run_many(plan, order, keep_init=(), labels=None, executor=None, echo=print):

@@ -292,13 +292,13 @@ def test_run_many_submits_each_run_after_the_run_it_starts_from_and_skips_it_whe
     monkeypatch.setattr(runner.DataSources, "reader", lambda *args, **kwargs: None)  # no data: the runs are fakes
     calls = []
 
-    def fake_run(plan, name, keep_init=False, label=None):
+    def fake_run(plan, name, keep_init=False, label=None, wait=True):
         calls.append((name, keep_init, label))
         if name == "c":
             raise runner.RunFailed("ValueError: broken")
-        return {"train_seconds": 1.0}
+        return {"train_seconds": 1.0}, True
 
-    monkeypatch.setattr(runner, "run", fake_run)
+    monkeypatch.setattr(runner, "_run_one", fake_run)
     order = plan.order(["b", "d"])
     lines = []
     counts, failures = runner.run_many(plan, order, keep_init=plan.needed_as_start(order), labels={"a": "A"},

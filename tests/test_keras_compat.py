@@ -40,6 +40,35 @@ def test_private_attribute_exists(class_name, attribute):
         f"Keras {keras.__version__} has no {class_name}.{attribute}: common/keras_compat.py must be updated for it")
 
 
+@pytest.mark.parametrize("module, function, keyword", keras_compat.PRIVATE_FUNCTIONS,
+                         ids=[f"{m}.{f}" for m, f, _ in keras_compat.PRIVATE_FUNCTIONS])
+def test_private_function_exists(module, function, keyword):
+    import importlib
+    import inspect
+
+    found = getattr(importlib.import_module(module), function, None)
+    assert found is not None and keyword in inspect.signature(found).parameters, (
+        f"Keras {keras.__version__} has no {module}.{function}({keyword}=...): common/keras_compat.py must be "
+        f"updated for it")
+
+
+def test_weights_without_optimizer_hold_the_network_only(tmp_path):
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(np.ones((4, 3), "float32"), np.ones((4, 2), "float32"), verbose=0)
+    full, network = str(tmp_path / "full.weights.h5"), str(tmp_path / "network.weights.h5")
+    model.save_weights(full)
+    keras_compat.save_weights_without_optimizer(model, network)
+    assert os.path.getsize(network) < os.path.getsize(full)
+    expected = model.get_weights()
+    model.set_weights([np.zeros_like(w) for w in expected])
+    keras_compat.load_weights_without_optimizer(model, network)
+    for got, want in zip(model.get_weights(), expected):
+        np.testing.assert_array_equal(got, want)
+    keras_compat.load_weights_without_optimizer(model, full)  # a file with the optimizer's part loads too
+
+
 def test_track_variable_makes_it_a_weight_and_untrack_removes_it():
     layer = keras.layers.Dense(2)  # tracked before build, as MultiTaskModel attaches its weighting in __init__
     extra = keras.Variable(np.ones(4, "float32"), name="extra")

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from reproduce import __main__ as cli
-from reproduce import meta_search, multinet_pp, papers, paper_numbers, recipe, runner
+from reproduce import lifecycle, meta_search, multinet_pp, papers, paper_numbers, recipe, runner
 from reproduce.datasets import DataSources
 from reproduce.experiment import Experiment
 from reproduce.tables import format_number
+from tests.fixtures import worker_checks
 
 TINY = (64, 96)
 
@@ -144,7 +145,7 @@ def test_cache_reuses_a_finished_run_and_force_retrains(tmp_path, monkeypatch):
         runner.run(plan, "tiny-segnet")
 
 
-def test_same_seed_gives_the_same_metrics_here_and_in_a_ray_worker(tmp_path):
+def test_same_seed_gives_the_same_metrics_here_and_in_a_ray_worker_killed_once(tmp_path):
     import ray
     import tensorflow as tf
 
@@ -152,16 +153,24 @@ def test_same_seed_gives_the_same_metrics_here_and_in_a_ray_worker(tmp_path):
 
     tf.config.experimental.enable_op_determinism()
     first = runner.run(_tiny_plan(tmp_path / "a"), "tiny-segnet")
-    # the same run in a worker of a local Ray instance, as `--ray-address local` spreads a reproduction's runs
+    # the same run in a worker of a local Ray instance, as `--ray-address local` spreads a reproduction's runs; the
+    # worker is killed during its first attempt, Ray retries the run in another, which trains it from the start
     plan = _tiny_plan(tmp_path / "b")
     ray.shutdown()
     connect_ray("local", num_cpus=2)
     try:
-        counts, failures = runner.run_many(plan, ["tiny-segnet"], executor=RayExecutor(resources={"num_cpus": 1}),
-                                           echo=lambda line: None)
+        counts, failures = lifecycle.run_many(plan, ["tiny-segnet"], worker_checks.dies_on_first_attempt,
+                                              executor=RayExecutor(resources={"num_cpus": 1}), echo=lambda line: None)
+        # `python -m reproduce --import MODULE` reaches the workers: a user's task is registered there too
+        plan.settings.imports, plan.settings.force = ("tests.fixtures.surface_normals",), True
+        _, user_task_failures = lifecycle.run_many(plan, ["tiny-segnet"], worker_checks.user_task_is_registered,
+                                                   executor=RayExecutor(resources={"num_cpus": 1}),
+                                                   echo=lambda line: None)
     finally:
         ray.shutdown()
+    assert user_task_failures == {}
     assert counts == {"trained": 1, "reused": 0} and failures == {}
+    assert os.path.isfile(tmp_path / "b" / "worker-died-once")
     second = plan.result("tiny-segnet")
     drop = ("train_seconds",)
     assert {k: v for k, v in first.items() if k not in drop} == {k: v for k, v in second.items() if k not in drop}
@@ -368,3 +377,21 @@ def test_estimate_times_each_network_once_and_counts_the_full_budgets_images(tmp
     assert timing.seconds_per_image > 0
     assert lines[0].startswith("2 runs to train (0 finished") and lines[-1].startswith(f"total: 2 runs, {timing.images:,}")
     assert "hours at 50 images/s" in lines[-1]
+
+
+def test_publish_puts_a_papers_latest_tables_on_its_page_and_names_the_missing_ones(tmp_path):
+    from reproduce import publish, tables
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    page = docs / "auxnet.md"
+    page.write_text(f"# AuxNet\n\nintro\n\n{publish.START}\nold tables\n{publish.END}\n\nafter\n")
+    table = papers.module("auxnet").TABLES[0]
+    tables.write_table(str(tmp_path / "results" / "auxnet"), table, {}, {}, {}, ["Commit: abc1234"])
+    publish.publish("auxnet", str(tmp_path / "results"), docs=str(docs))
+    text = page.read_text()
+    assert "old tables" not in text and text.startswith("# AuxNet\n\nintro") and text.endswith("after\n")
+    assert f"### {table.title}" in text and "- Commit: abc1234" in text and "| SegNet |" in text
+    assert "Not computed in" in text and "table2" in text.split("Not computed in")[1]
+    for paper in papers.PAPERS:  # every paper's page has the block publish fills
+        assert publish.START in open(os.path.join(publish.DOCS, f"{paper}.md")).read()

@@ -37,6 +37,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from common import locks
+from common.atomic import write_text
 from data.synthetic.frame import make_camera, render_frame
 from data.synthetic.render import Camera
 from data.synthetic.scene import CAR, PERSON, SIGN, generate_scene
@@ -412,39 +414,42 @@ def write_dataset(layout, out_dir, num, seed=0, *, scale=None, image_size=None, 
                   "seed": int(seed), "scale": scale, "image_size": image_size, "val_fraction": val_fraction,
                   "motion_dir": str(motion_dir), "vary_size": bool(vary_size), "ego_motion": ego_motion,
                   "max_depth": max_depth}
-    manifest = out_dir / MANIFEST_NAME
-    if manifest.is_file():
-        try:
-            previous = json.loads(manifest.read_text())
-        except (OSError, ValueError):
-            previous = {}
-        if previous.get("parameters") == parameters:
-            return out_dir
-        if not overwrite:
-            raise ValueError(f"out_dir={str(out_dir)!r} holds a synthetic tree written with other parameters "
-                             f"({MANIFEST_NAME}); pass overwrite=True (CLI --overwrite) or another out_dir")
-        manifest.unlink()
-        for entry in previous.get("created", []):
-            path = out_dir / entry if not os.path.isabs(entry) else Path(entry)
-            if path.is_dir():
-                shutil.rmtree(path)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # one writer per tree: several processes (two reproductions on one results folder, Ray workers) may ask for it
+    # at once; the others wait, then find it complete
+    lock = str(out_dir.parent / f".{out_dir.name}.lock")
+    with locks.exclusive(lock, on_wait=lambda holder: print(f"{out_dir}: being written by {holder}; waiting for it",
+                                                            flush=True)):
+        manifest = out_dir / MANIFEST_NAME
+        if manifest.is_file():
+            try:
+                previous = json.loads(manifest.read_text())
+            except (OSError, ValueError):
+                previous = {}
+            if previous.get("parameters") == parameters:
+                return out_dir
+            if not overwrite:
+                raise ValueError(f"out_dir={str(out_dir)!r} holds a synthetic tree written with other parameters "
+                                 f"({MANIFEST_NAME}); pass overwrite=True (CLI --overwrite) or another out_dir")
+            manifest.unlink()
+            for entry in previous.get("created", []):
+                path = out_dir / entry if not os.path.isabs(entry) else Path(entry)
+                if path.is_dir():
+                    shutil.rmtree(path)
+        out_dir.mkdir(parents=True, exist_ok=True)
 
-    options = {"val_fraction": val_fraction, "motion_dir": motion, "vary_size": vary_size, "max_depth": max_depth,
-               "compress_level": compress_level, "ego_motion": ego_motion}
-    writer = _WRITERS[layout](layout, out_dir, int(seed), camera, options)
-    writer.write_all(int(num), progress)
+        options = {"val_fraction": val_fraction, "motion_dir": motion, "vary_size": vary_size, "max_depth": max_depth,
+                   "compress_level": compress_level, "ego_motion": ego_motion}
+        writer = _WRITERS[layout](layout, out_dir, int(seed), camera, options)
+        writer.write_all(int(num), progress)
 
-    created = list(writer.top_level)
-    if layout in ("kitti", "cityscapes", "synthia") and not os.path.isabs(motion_dir):
-        created.append(str(motion_dir))  # never delete an absolute folder outside out_dir on overwrite
-    record = {"parameters": parameters, "created": created,
-              "camera": {"height": camera.height, "width": camera.width, "focal": camera.focal, "cx": camera.cx,
-                         "cy": camera.cy, "baseline": camera.baseline},
-              "label_space": {"kitti": "cityscapes", "kitti_object": "cityscapes", "cityscapes": "cityscapes",
-                              "synthia": "synthia", "woodscape": "woodscape"}[layout]}
-    temporary = out_dir / (MANIFEST_NAME + ".tmp")
-    temporary.write_text(json.dumps(record, indent=2))
-    os.replace(temporary, manifest)
+        created = list(writer.top_level)
+        if layout in ("kitti", "cityscapes", "synthia") and not os.path.isabs(motion_dir):
+            created.append(str(motion_dir))  # never delete an absolute folder outside out_dir on overwrite
+        record = {"parameters": parameters, "created": created,
+                  "camera": {"height": camera.height, "width": camera.width, "focal": camera.focal, "cx": camera.cx,
+                             "cy": camera.cy, "baseline": camera.baseline},
+                  "label_space": {"kitti": "cityscapes", "kitti_object": "cityscapes", "cityscapes": "cityscapes",
+                                  "synthia": "synthia", "woodscape": "woodscape"}[layout]}
+        write_text(manifest, json.dumps(record, indent=2))  # last, atomically: a tree with a manifest is complete
     return out_dir
 
