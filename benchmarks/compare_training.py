@@ -1,13 +1,13 @@
-"""Our training speed beside the same networks in plain PyTorch, measured interleaved, written into the README.
+"""Our training speed beside the same networks in plain PyTorch, measured interleaved, written into docs/speed.md.
 
     python -m benchmarks.compare_training [--models segnet,multinet_pp] [--rounds 2] [--steps 6] [--warmup 2]
-        [--batch-size 2] [--out benchmarks/results/training.json] [--readme README.md]
+        [--batch-size 2] [--out benchmarks/results/training.json] [--readme docs/speed.md]
 
 Four configurations per network, each a fresh process (`python -m benchmarks.train` for ours,
 `python -m benchmarks.torch_reference` for PyTorch's): ours in float32 and in mixed_bfloat16, PyTorch in float32 and
 in its best CPU recipe (bfloat16 autocast and channels_last). The machine is shared and noisy, so every round runs
 A, B, C, D for each network before the next round starts, and the table gives each configuration's median over the
-rounds with the spread. The results go to `--out` (every run's JSON) and, between the README's
+rounds with the spread. The results go to `--out` (every run's JSON) and, between the page's
 `<!-- training-benchmark -->` markers, as a table. PyTorch is not a project dependency: without it the PyTorch
 columns say so (`pip install torch --index-url https://download.pytorch.org/whl/cpu`).
 """
@@ -16,12 +16,12 @@ import datetime
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
 
-from common.atomic import write_json, write_text
+from benchmarks.doc_blocks import check_block, update_block
+from common.atomic import write_json
 
 CONFIGURATIONS = (
     ("ours, TF float32", ["benchmarks.train", "--precision", "float32"]),
@@ -31,7 +31,7 @@ CONFIGURATIONS = (
                                               "--channels-last"]),
 )
 NAMES = {"segnet": "SegNet (ResNet-50 + FCN8, 12 classes)", "multinet_pp": "MultiNet++ (2 frames, 3 tasks)"}
-MARKERS = ("<!-- training-benchmark:start -->", "<!-- training-benchmark:end -->")
+BLOCK = "training-benchmark"  # <!-- training-benchmark:start --> ... <!-- training-benchmark:end -->
 
 
 def run_one(module_and_options, model, batch_size, steps, warmup):
@@ -95,25 +95,6 @@ def markdown(table, runs, rounds, command):
     return "\n".join(lines)
 
 
-BLOCK = re.compile(re.escape(MARKERS[0]) + ".*?" + re.escape(MARKERS[1]), re.S)
-
-
-def check_readme(path):
-    """Exits with a message unless `path` has the block to fill (checked before minutes of measuring)."""
-    try:
-        content = open(path).read()
-    except OSError as error:
-        raise SystemExit(f"--readme {path}: {error.strerror}") from None
-    if not BLOCK.search(content):
-        raise SystemExit(f"--readme {path} has no {MARKERS[0]} ... {MARKERS[1]} block to fill")
-
-
-def update_readme(path, text):
-    check_readme(path)
-    content = open(path).read()
-    write_text(path, BLOCK.sub(lambda _: f"{MARKERS[0]}\n{text}\n{MARKERS[1]}", content))
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.compare_training", description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="segnet,multinet_pp")
@@ -122,7 +103,8 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--out", default=os.path.join("benchmarks", "results", "training.json"))
-    parser.add_argument("--readme", default="README.md", help="README to update ('' to leave it)")
+    parser.add_argument("--readme", default=os.path.join("docs", "speed.md"),
+                        help="page with the table to update ('' to leave it)")
     args = parser.parse_args(argv)
     models = [name.strip() for name in args.models.split(",") if name.strip()]
     unknown = [name for name in models if name not in NAMES]
@@ -131,14 +113,14 @@ def main(argv=None):
     if min(args.rounds, args.steps, args.batch_size) < 1 or args.warmup < 0:
         parser.error("--rounds, --steps and --batch-size must be >= 1, --warmup >= 0")
     if args.readme:
-        check_readme(args.readme)
+        check_block(args.readme, BLOCK)
     runs = measure(models, args.rounds, args.batch_size, args.steps, args.warmup)
     command = "python -m benchmarks.compare_training " + " ".join(argv if argv is not None else sys.argv[1:])
     text = markdown(summarise(runs, models), runs, args.rounds, command.strip())
     write_json(args.out, {"runs": runs, "table": text})
     print(text)
     if args.readme:
-        update_readme(args.readme, text)
+        update_block(args.readme, BLOCK, text)
 
 
 if __name__ == "__main__":

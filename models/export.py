@@ -2,10 +2,12 @@
 
     python -m models.export --model M.keras --out DIR [--format saved_model|onnx|litert] [--input-size HxW]
         [--batch N] [--head TASK[,TASK]] [--streaming] [--overwrite]
+        [--quantize int8 --calibration DATASET[=ROOT] [--calibration-images N] [--check-images M] [--int8-io]]
 
 - `saved_model` (default): Keras' `model.export`, a TensorFlow SavedModel in DIR with a `serve` endpoint (and
   `serving_default`), taking raw RGB in [0, 255] by input name and returning outputs by task name.
-- `onnx`: DIR/model.onnx through Keras' ONNX export (needs `tf2onnx` and `onnx`; the check needs `onnxruntime`).
+- `onnx`: DIR/model.onnx through Keras' ONNX export (needs `tf2onnx` and `onnx`; the check needs `onnxruntime`),
+  with the layout work tf2onnx leaves at the NHWC boundary tidied (models/onnx_layout.py).
 - `litert`: DIR/model.tflite, TensorFlow's LiteRT converter on the SavedModel (the check runs it with
   `ai-edge-litert`, or TensorFlow's own interpreter when that is missing). Batch 1 unless `--batch` says otherwise.
 
@@ -19,6 +21,12 @@ frame.
 
 After writing, the exported file is loaded and run on a fixed random sample; the largest difference to Keras'
 outputs is printed and saved in DIR/export.json (exit code 1 if it exceeds 1e-3 of the output's scale).
+
+`--quantize int8` (onnx or litert, batch 1) quantises the export, calibrated on the train split of `--calibration`
+(synthetic scenes in that dataset's layout without a ROOT), and scores the int8 file against the float Keras model
+per task on the held-out images after the calibration ones, in DIR/export.json (models/quantize.py says what stays
+float, what `--int8-io` changes and what each score is). A layer the converter cannot quantise is an error naming it
+(exit code 1, nothing written).
 """
 import argparse
 import importlib.util
@@ -31,6 +39,8 @@ import tempfile
 import numpy as np
 
 from models.cli import UsageError, add_model_argument, check_tasks, import_modules, load_model, parse_size, run_command
+from models import int8_check, quantize
+from models.runtimes import run_exported  # noqa: F401  (where it always was, for users' scripts)
 
 FORMATS = ("saved_model", "onnx", "litert")
 FILE_NAMES = {"onnx": "model.onnx", "litert": "model.tflite"}
@@ -103,8 +113,10 @@ def sample_inputs(model, batch, seed=0):
     return sample
 
 
-def export(model, out, export_format="saved_model", batch=None):
-    """Writes `model` to `out` in `export_format`; returns the path of the exported file or folder."""
+def export(model, out, export_format="saved_model", batch=None, calibration=None, int8_io=False):
+    """Writes `model` to `out` in `export_format`; returns the path of the exported file or folder.
+
+    `calibration`: input dicts (batch 1) to quantise an ONNX or LiteRT export to int8 on (models.quantize)."""
     _check_packages(export_format)
     import tensorflow as tf
 
@@ -116,14 +128,31 @@ def export(model, out, export_format="saved_model", batch=None):
         return out
     path = os.path.join(out, FILE_NAMES[export_format])
     if export_format == "onnx":
-        model.export(path, format="onnx", input_signature=signature, verbose=False)
+        if calibration is None:
+            _export_onnx(model, path, signature)
+            return path
+        with tempfile.TemporaryDirectory() as folder:
+            float_path = os.path.join(folder, FILE_NAMES["onnx"])
+            _export_onnx(model, float_path, signature)
+            quantize.quantize_onnx(model, float_path, calibration, path, int8_io)
         return path
     with tempfile.TemporaryDirectory() as saved_model:
         model.export(saved_model, format="tf_saved_model", input_signature=signature, verbose=False)
-        flatbuffer = tf.lite.TFLiteConverter.from_saved_model(saved_model).convert()
+        if calibration is None:
+            flatbuffer = tf.lite.TFLiteConverter.from_saved_model(saved_model).convert()
+        else:
+            flatbuffer = quantize.quantize_litert(model, saved_model, calibration, int8_io)
     with open(path, "wb") as file:
         file.write(flatbuffer)
     return path
+
+
+def _export_onnx(model, path, signature):
+    """Keras' ONNX export (tf2onnx), then the layout clean-up of models.onnx_layout."""
+    from models.onnx_layout import tidy_layout
+
+    model.export(path, format="onnx", input_signature=signature, verbose=False)
+    tidy_layout(path)
 
 
 def _check_packages(export_format):
@@ -134,34 +163,6 @@ def _check_packages(export_format):
         raise UsageError(f"--format {export_format} needs {', '.join(missing)}: pip install {' '.join(missing)} "
                          f"(tested with tensorflow 2.20, tf2onnx 1.17, onnx 1.23, onnxruntime 1.31, "
                          f"ai-edge-litert 2.3).")
-
-
-def run_exported(path, export_format, inputs):
-    """{output name: numpy array} of the exported file on `inputs`."""
-    if export_format == "saved_model":
-        import tensorflow as tf
-
-        loaded = tf.saved_model.load(path)
-        return {name: value.numpy() for name, value in loaded.serve(inputs).items()}
-    if export_format == "onnx":
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-        names = [output.name for output in session.get_outputs()]
-        return dict(zip(names, session.run(names, {item.name: inputs[item.name] for item in session.get_inputs()})))
-    interpreter = _litert_interpreter(path)
-    runner = interpreter.get_signature_runner()
-    return {name: np.asarray(value) for name, value in runner(**inputs).items()}
-
-
-def _litert_interpreter(path):
-    if importlib.util.find_spec("ai_edge_litert") is not None:
-        from ai_edge_litert.interpreter import Interpreter
-    else:  # TensorFlow 2.20 still ships the interpreter, deprecated in favour of ai-edge-litert
-        import tensorflow as tf
-
-        Interpreter = tf.lite.Interpreter
-    return Interpreter(model_path=path)
 
 
 def compare(expected, actual):
@@ -181,9 +182,13 @@ def compare(expected, actual):
     return differences
 
 
-def export_and_check(model, out, export_format="saved_model", batch=None, overwrite=False):
+def export_and_check(model, out, export_format="saved_model", batch=None, overwrite=False, quantization=None):
     """Exports into `out` through a temporary folder (a failed export leaves nothing half-written), checks the
-    exported model against Keras on a sample and writes DIR/export.json; returns that record."""
+    exported model against Keras and writes DIR/export.json; returns that record.
+
+    Float exports are compared on a fixed random sample. `quantization` ({"calibration": examples, "check": examples,
+    "int8_io": bool, "source": text}, examples from models.quantize.calibration_frames) quantises to int8 and scores
+    the int8 file against Keras per task on the check examples (models.int8_check.agreement)."""
     from common.atomic import write_json
 
     occupied = bool(os.listdir(out)) if os.path.isdir(out) else os.path.exists(out)
@@ -193,14 +198,27 @@ def export_and_check(model, out, export_format="saved_model", batch=None, overwr
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
     try:
-        written = export(model, staging, export_format, batch)
-        inputs = sample_inputs(model, batch)
-        differences = compare(model.predict_on_batch(inputs), run_exported(written, export_format, inputs))
-        record = {"format": export_format, "model": model.name, "file": os.path.relpath(written, staging),
+        record = {"format": export_format, "model": model.name,
                   "inputs": {name: [None if d is None else int(d) for d in shape]
                              for name, (shape, _) in input_specs(model, batch).items()},
-                  "outputs": sorted(model.output), "max_abs_difference": differences,
-                  "sample_batch": int(next(iter(inputs.values())).shape[0])}
+                  "outputs": sorted(model.output)}
+        if quantization is None:
+            written = export(model, staging, export_format, batch)
+            inputs = sample_inputs(model, batch)
+            record["max_abs_difference"] = compare(model.predict_on_batch(inputs),
+                                                   run_exported(written, export_format, inputs))
+            record["sample_batch"] = int(next(iter(inputs.values())).shape[0])
+        else:
+            calibration = [quantize.model_inputs(model, example) for example in quantization["calibration"]]
+            written = export(model, staging, export_format, batch, calibration, quantization["int8_io"])
+            record["quantization"] = {
+                "mode": "int8", "calibration": quantization["source"],
+                "calibration_images": len(quantization["calibration"]), "check_images": len(quantization["check"]),
+                "float_layers": quantize.float_layers(model),
+                "int8_io": int8_check.io_quantization(written, export_format),
+                "agreement_with_float": int8_check.agreement(*int8_check.paired_runs(
+                    model, int8_check.quantized_runner(written, export_format), quantization["check"]))}
+        record["file"] = os.path.relpath(written, staging)
         write_json(os.path.join(staging, "export.json"), record)
         if os.path.exists(out):
             shutil.rmtree(out) if os.path.isdir(out) else os.remove(out)
@@ -223,7 +241,49 @@ def build_parser():
     parser.add_argument("--head", metavar="TASK[,TASK]", help="export only these tasks")
     parser.add_argument("--streaming", action="store_true", help="export a 2-frame model's streaming step")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    quantization = parser.add_argument_group("int8 quantisation (--format onnx or litert; models/quantize.py)")
+    quantization.add_argument("--quantize", choices=quantize.QUANTIZE_MODES, help="quantise the export to int8")
+    quantization.add_argument("--calibration", metavar="DATASET[=ROOT]",
+                              help="images to calibrate on: the train split of DATASET at ROOT (the dataset's "
+                                   "official layout), or synthetic scenes in that layout without ROOT")
+    quantization.add_argument("--calibration-images", type=int, default=quantize.DEFAULT_CALIBRATION_IMAGES,
+                              metavar="N", help=f"calibration images (default {quantize.DEFAULT_CALIBRATION_IMAGES})")
+    quantization.add_argument("--check-images", type=int, default=quantize.DEFAULT_CHECK_IMAGES, metavar="M",
+                              help="held-out images after them on which the int8 file is scored against Keras "
+                                   f"(default {quantize.DEFAULT_CHECK_IMAGES})")
+    quantization.add_argument("--int8-io", action="store_true",
+                              help="int8 inputs and outputs where the int8 graph reads or writes them directly (the "
+                                   "streaming features); default float32 at the boundary")
     return parser
+
+
+def quantization_options(args, model, target):
+    """The `quantization` argument of export_and_check from the command line, or None; UsageError on bad options."""
+    if not args.quantize:
+        given = [option for option, value in (("--calibration", args.calibration), ("--int8-io", args.int8_io))
+                 if value]
+        if given:
+            raise UsageError(f"{' and '.join(given)} only apply with --quantize int8.")
+        return None
+    if args.format == "saved_model":
+        raise UsageError("--quantize int8 needs --format onnx or litert (a SavedModel stays float).")
+    if not args.calibration:
+        raise UsageError("--quantize int8 needs --calibration DATASET[=ROOT], the images to calibrate on (e.g. "
+                         "--calibration kitti for synthetic KITTI-layout scenes).")
+    if args.batch not in (None, 1):
+        raise UsageError(f"--batch {args.batch}: an int8 export is calibrated and checked at batch 1.")
+    for option, value in (("--calibration-images", args.calibration_images), ("--check-images", args.check_images)):
+        if value < 1:
+            raise UsageError(f"{option} {value}: must be at least 1.")
+    try:
+        dataset, root = quantize.parse_calibration(args.calibration)
+        frames = 2 if "previous_image" in model.input else 1
+        examples = quantize.calibration_frames(dataset, root, frames, tuple(target.input["image"].shape[1:3]),
+                                               args.calibration_images + args.check_images)
+    except (ValueError, FileNotFoundError) as error:
+        raise UsageError(str(error).replace("\n", " ")) from None
+    return {"calibration": examples[:args.calibration_images], "check": examples[args.calibration_images:],
+            "int8_io": args.int8_io, "source": args.calibration}
 
 
 def main(argv=None):
@@ -237,14 +297,21 @@ def main(argv=None):
     tasks = check_tasks(model, args.head) if args.head else None
     if size:
         model = with_input_size(model, size)
-    batch = args.batch if args.batch is not None or args.format != "litert" else 1
+    batch = args.batch if args.batch is not None or (args.format != "litert" and not args.quantize) else 1
     target = deployable(model, tasks, args.streaming)
+    quantization = quantization_options(args, model, target)
     try:
-        record = export_and_check(target, args.out, args.format, batch, args.overwrite)
-    except ExportMismatch as error:
-        print(f"export check failed: {error} Nothing was written to {args.out}.", file=sys.stderr)
+        record = export_and_check(target, args.out, args.format, batch, args.overwrite, quantization)
+    except (ExportMismatch, quantize.QuantizationError) as error:
+        print(f"export failed: {error} Nothing was written to {args.out}.", file=sys.stderr)
         return 1
     print(json.dumps(record["inputs"]), "->", ", ".join(record["outputs"]))
+    if quantization:
+        print(f"int8 {args.format} written to {args.out}; against the float Keras model on "
+              f"{len(quantization['check'])} held-out {args.calibration} images:")
+        for output, scores in record["quantization"]["agreement_with_float"].items():
+            print(f"  {output}: " + ", ".join(f"{name} {value:g}" for name, value in scores.items()))
+        return 0
     largest = max(record["max_abs_difference"].values())
     print(f"{args.format} written to {args.out}; largest difference to Keras on a sample: {largest:.3g} "
           f"({', '.join(f'{k} {v:.2g}' for k, v in record['max_abs_difference'].items())})")

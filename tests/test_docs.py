@@ -16,6 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMANDS = (
     ("docs/reproducing.md", "python -m reproduce all --list"),
     ("docs/models.md", "python -m models.predict --help"),
+    ("docs/speed.md", "python -m benchmarks.inference --help"),
 )
 #: (page, the heading above a ```python block) of the code blocks run as shown
 CODE = (
