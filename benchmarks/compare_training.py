@@ -20,7 +20,7 @@ import statistics
 import subprocess
 import sys
 
-from benchmarks.doc_blocks import check_block, update_block
+from common.doc_blocks import check_block, update_block
 from common.atomic import write_json
 
 CONFIGURATIONS = (

@@ -38,7 +38,7 @@ import time
 
 import numpy as np
 
-from benchmarks.doc_blocks import update_block
+from common.doc_blocks import update_block
 
 OURS = ("keras_float32", "keras_bfloat16", "saved_model", "onnx_float32", "onnx_int8", "litert_float32",
         "litert_int8")

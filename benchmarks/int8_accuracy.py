@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from benchmarks.doc_blocks import check_block, update_block
+from common.doc_blocks import check_block, update_block
 from common.atomic import write_json
 
 BLOCK = "int8-accuracy"

@@ -2,11 +2,13 @@
 
     python -m benchmarks.train --model segnet|auxnet|multinet_pp|detseg|selfsup [--batch-size 2]
         [--precision float32|mixed_bfloat16|mixed_float16] [--jit] [--backend tensorflow|jax|torch]
-        [--steps 10] [--warmup 3] [--weighting gls] [--image-size 224x384]
+        [--steps 10] [--warmup 3] [--weighting gls] [--weighting-mode parameters|representation]
+        [--image-size 224x384]
 
 Each step is one `train_on_batch` (Adam 1e-4, as `models.fused_adam.FusedAdam` like the reproduction's runs, the
 task's default losses, GLS by default) on a fixed random batch created once, so only the training step is timed;
-warm-up steps (tracing, compilation, allocator growth) are not.
+warm-up steps (tracing, compilation, allocator growth) are not. `--weighting` takes every name of
+`losses.weighting.NAMES`; `--weighting-mode` picks the mode of a gradient-level one (default: the strategy's own).
 The JSON also gives the achieved FLOP/s (3x the forward pass's FLOPs per image, the usual estimate of forward plus
 backward, times images/s) against this machine's matmul peak for the precision (the best of a few 2048x2048x2048
 matmuls in that dtype through `keras.ops.matmul`). Forward FLOPs come from TensorFlow's graph profiler under the
@@ -110,9 +112,10 @@ def matmul_peak(dtype, repeats=5):
     return 2.0 * MATMUL_SIZE ** 3 / best
 
 
-def prepare(model_name, precision="float32", batch_size=2, image_size=IMAGE_SIZE, weighting="gls", jit=False):
+def prepare(model_name, precision="float32", batch_size=2, image_size=IMAGE_SIZE, weighting="gls", jit=False,
+            weighting_options=None):
     """(model, inputs, targets): the network under the precision policy (seed 0), compiled as the reproduction
-    trains (FusedAdam 1e-4, `weighting`), and its fixed random batch."""
+    trains (FusedAdam 1e-4, `weighting` with `weighting_options`), and its fixed random batch."""
     import keras
 
     from models.fused_adam import FusedAdam
@@ -120,17 +123,19 @@ def prepare(model_name, precision="float32", batch_size=2, image_size=IMAGE_SIZE
     keras.mixed_precision.set_global_policy(precision)
     keras.utils.set_random_seed(0)
     model = build(model_name, tuple(image_size) + (3,))
-    model.compile(optimizer=FusedAdam(1e-4), weighting=weighting, jit_compile=jit)
+    model.compile(optimizer=FusedAdam(1e-4), weighting=weighting, weighting_options=weighting_options,
+                  jit_compile=jit)
     return (model, *fixed_batch(model, batch_size))
 
 
 def measure(model_name, batch_size=2, precision="float32", jit=False, steps=10, warmup=3, weighting="gls",
-            image_size=IMAGE_SIZE):
+            image_size=IMAGE_SIZE, weighting_mode=None):
     """The benchmark's JSON record (see the module docstring)."""
     import keras
     import numpy as np
 
-    model, inputs, targets = prepare(model_name, precision, batch_size, image_size, weighting, jit)
+    options = {"mode": weighting_mode} if weighting_mode else None
+    model, inputs, targets = prepare(model_name, precision, batch_size, image_size, weighting, jit, options)
     seconds = []
     for step in range(warmup + steps):
         start = time.perf_counter()
@@ -146,7 +151,8 @@ def measure(model_name, batch_size=2, precision="float32", jit=False, steps=10, 
     achieved = 3.0 * flops / batch_size * images_per_second if flops else None
     return {"framework": "keras", "backend": keras.backend.backend(), "keras": keras.__version__,
             "model": model_name, "batch_size": batch_size, "precision": precision, "jit": bool(jit),
-            "weighting": weighting, "image_size": list(image_size), "steps": steps, "warmup": warmup,
+            "weighting": weighting, "weighting_mode": getattr(model.weighting, "mode", None),
+            "image_size": list(image_size), "steps": steps, "warmup": warmup,
             "images_per_second": round(images_per_second, 3), "step_seconds": [round(s, 4) for s in seconds],
             "params": model.count_params(), "final_loss": float(logs["loss"]),
             "forward_gflops_per_image": None if not flops else round(flops / batch_size / 1e9, 3),
@@ -175,7 +181,9 @@ def main(argv=None):
     parser.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: KERAS_BACKEND or tensorflow)")
     parser.add_argument("--steps", type=int, default=10, help="measured steps (10)")
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured steps first (3)")
-    parser.add_argument("--weighting", default="gls", help="weighting strategy (gls)")
+    parser.add_argument("--weighting", default="gls", help="weighting strategy, a name of losses.weighting.NAMES (gls)")
+    parser.add_argument("--weighting-mode", choices=("parameters", "representation"),
+                        help="mode of a gradient-level weighting strategy (default: its own)")
     parser.add_argument("--image-size", type=_image_size, default=IMAGE_SIZE, metavar="HxW")
     args = parser.parse_args(argv)
     if args.backend:
@@ -186,7 +194,7 @@ def main(argv=None):
     if args.steps < 1 or args.warmup < 0 or args.batch_size < 1:
         parser.error("--steps and --batch-size must be >= 1, --warmup >= 0")
     record = measure(args.model, args.batch_size, args.precision, args.jit, args.steps, args.warmup, args.weighting,
-                     args.image_size)
+                     args.image_size, args.weighting_mode)
     print(json.dumps(record))
 
 

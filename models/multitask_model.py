@@ -13,7 +13,13 @@ The strategy's variables are tracked by the model, so learned weights and loss h
 with `.keras` files and restored with them (through `get_compile_config` / `compile_from_config`).
 
 Under tf.distribute (build and compile under the strategy's scope; training/distribution.py) the weighting strategy
-combines the global batch's task losses, so every strategy but GradNorm trains as on one device.
+combines the global batch's task losses, so the loss-level strategies train as on one device.
+
+Strategies that combine per-task gradients (GradNorm and the gradient-level ones, losses/weighting/gradient.py) own
+the train step: `train_step` hands it to `weighting.train_step`, which runs the backend's step
+(losses/weighting/tensorflow_steps.py or losses/weighting/jax_steps.py). That step asks the model where the shared
+part ends: `representation_split()` (the layers up to the shared representation, and the layers after it),
+`shared_variables()`, `gradnorm_shared_variables()`, and reports back through `record_train_step`.
 """
 import importlib
 import math
@@ -89,9 +95,14 @@ class MultiTaskModel(keras.Model):
                             else get_task(task).loss(**get_task(task).loss_options(self._channels(task)))
                             for task in self.tasks}
         strategy = weighting_lib.get(weighting, list(self.tasks), **(weighting_options or {}))
+        if getattr(strategy, "has_row_state", False):
+            # state shaped like the rows (DB-MTL's moving averages) exists before the variables are tracked and loaded
+            strategy.build_row_state([math.prod(variable.shape) for variable in self.shared_variables()])
         self._attach_weighting(strategy)
         self._task_loss_trackers = {t: keras.metrics.Mean(name=f"{t}_loss") for t in self.tasks}
-        self._task_weight_trackers = {t: keras.metrics.Mean(name=f"{t}_weight") for t in self.tasks}
+        # a strategy without task weights (GradDrop) logs no {task}_weight rather than a meaningless one
+        self._task_weight_trackers = ({t: keras.metrics.Mean(name=f"{t}_weight") for t in self.tasks}
+                                      if strategy.has_task_weights else {})
         super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
 
     def _channels(self, task):
@@ -164,11 +175,12 @@ class MultiTaskModel(keras.Model):
         weights = self.weighting.effective_weights(task_losses)
         for task, value in task_losses.items():
             self._task_loss_trackers[task].update_state(value)
-            self._task_weight_trackers[task].update_state(weights[task])
+            if task in self._task_weight_trackers:
+                self._task_weight_trackers[task].update_state(weights[task])
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        task_losses = self._global_batch_losses(x, self.compute_task_losses(x, y, y_pred))
-        total = self.weighting.combine(task_losses)
+        task_losses = self.global_batch_task_losses(x, y, y_pred)
+        total = self.weighting.combine(task_losses, training=training)
         self.update_task_trackers(task_losses)
         if self.losses:
             total = total + ops.cast(ops.sum(self.losses), total.dtype)
@@ -178,7 +190,10 @@ class MultiTaskModel(keras.Model):
     # batch's losses (GLS, uncertainty and TWB are not linear in them, and their state must agree across replicas),
     # and each replica contributes 1/replicas of the total (tf.distribute sums the replicas' gradients). Both are
     # no-ops on one device and under JAX (keras.distribution shards one global batch). See training/distribution.py.
-    def _global_batch_losses(self, x, task_losses):
+    def global_batch_task_losses(self, x, y, y_pred):
+        """Every task's unweighted loss over the global batch (under tf.distribute: on every replica, one
+        all-reduce; elsewhere `compute_task_losses`)."""
+        task_losses = self.compute_task_losses(x, y, y_pred)
         if keras.backend.backend() != "tensorflow":
             return task_losses
         from losses.weighting.tensorflow_steps import cross_replica_losses, per_replica_mean
@@ -206,9 +221,37 @@ class MultiTaskModel(keras.Model):
         for group in ("_task_loss_trackers", "_task_weight_trackers"):
             trackers += list(getattr(self, group, {}).values())
         known = {id(m) for m in trackers}
-        return [m for m in super().metrics if id(m) not in known] + trackers
+        # Keras keeps tracking the trackers of an earlier compile (a strategy with weights, then one without)
+        stale = {f"{task}_{kind}" for task in self.tasks for kind in ("loss", "weight")}
+        return [m for m in super().metrics if id(m) not in known
+                and not (isinstance(m, keras.metrics.Mean) and m.name in stale)] + trackers
 
-    # ------------------------------------------------------------------ GradNorm
+    # ------------------------------------------------------------------ per-task gradients
+    def representation_split(self):
+        """(trunk, head): two keras.Models over this model's own layers. `trunk` maps the inputs to the shared
+        representation, a list of tensors: every output of every call of the sub-model(s) named "encoder" (or
+        "..._encoder") that a task output uses (2-frame models: both frames' pyramids); `head` maps that list to the
+        task outputs. head(trunk(x)) equals self(x). Built once and kept off Keras' tracking (no new weights)."""
+        cached = self.__dict__.get("_representation_split")
+        if cached is None:
+            encoders = [layer for layer in self.layers if layer.name == "encoder" or layer.name.endswith("_encoder")]
+            if not encoders:
+                raise ValueError(f"The gradient weighting strategies need the shared trunk as a sub-model named "
+                                 f"'encoder'; {self.name} has the layers {[layer.name for layer in self.layers]}.")
+            consumed = {id(tensor) for layer in self.layers for node in keras_compat.call_nodes(layer)
+                        for tensor in keras.tree.flatten(node.input_tensors)}
+            features = [tensor for encoder in encoders for node in keras_compat.call_nodes(encoder)
+                        for tensor in keras.tree.flatten(node.output_tensors) if id(tensor) in consumed]
+            cached = (keras.Model(self.input, features, name=f"{self.name}_trunk"),
+                      keras.Model(features, self.output, name=f"{self.name}_head"))
+            object.__setattr__(self, "_representation_split", cached)  # a cache, not a sub-layer to save
+        return cached
+
+    def shared_variables(self):
+        """The trainable variables of the shared trunk (inputs to the shared representation): the parameters whose
+        per-task gradients the "parameters" mode combines."""
+        return self.representation_split()[0].trainable_variables
+
     def gradnorm_shared_variables(self):
         """The kernel of the last convolution of the shared encoder (the sub-model named "encoder")."""
         encoder = next((layer for layer in self.layers if layer.name == "encoder"), None)
@@ -217,29 +260,36 @@ class MultiTaskModel(keras.Model):
         with_kernel = [layer for layer in encoder.layers if getattr(layer, "kernel", None) is not None]
         return [with_kernel[-1].kernel]
 
-    def _check_gradnorm_backend(self):
-        if getattr(self.weighting, "requires_gradient_norms", False) and keras.backend.backend() != "tensorflow":
+    def record_train_step(self, x, y, y_pred, sample_weight, task_losses, total, task_weights=None):
+        """Updates the `{task}_loss`, `{task}_weight` and `loss` trackers and the compiled metrics after a weighting
+        strategy's own train step; returns the logs. `task_weights`: (T,) alpha or None."""
+        for index, task in enumerate(self.tasks):
+            self._task_loss_trackers[task].update_state(task_losses[task])
+            if task_weights is not None and task in self._task_weight_trackers:
+                self._task_weight_trackers[task].update_state(task_weights[index])
+        keras_compat.loss_tracker(self).update_state(total)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def _check_task_gradient_backend(self):
+        if getattr(self.weighting, "needs_task_gradients", False) and keras.backend.backend() not in ("tensorflow",
+                                                                                                     "jax"):
             raise NotImplementedError(
-                f"GradNorm weighting needs one gradient per task; its train step (losses/weighting/tensorflow_steps.py) exists for "
-                f"the 'tensorflow' Keras backend only, and the backend is {keras.backend.backend()!r}. Train with "
-                f"KERAS_BACKEND=tensorflow, or pick another weighting strategy (e.g. 'uncertainty' or 'dwa'). "
-                f"Evaluating, predicting and saving a GradNorm model work on every backend.")
+                f"{type(self.weighting).__name__} needs one gradient per task; its train step "
+                f"(losses/weighting/tensorflow_steps.py, losses/weighting/jax_steps.py) exists for the 'tensorflow' "
+                f"and 'jax' Keras backends, and the backend is {keras.backend.backend()!r}. Train with "
+                f"KERAS_BACKEND=tensorflow or jax, or pick a loss-level strategy (e.g. 'uncertainty' or 'dwa'). "
+                f"Evaluating, predicting and saving such a model work on every backend.")
 
     def train_step(self, *args):
         # The TensorFlow trainer calls train_step(data), the JAX one train_step(state, data).
-        if getattr(self.weighting, "requires_gradient_norms", False):
-            self._check_gradnorm_backend()
-            data = args[-1]
-            x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-            logs, y_pred = self.weighting.train_step(self, data)
-            self.update_task_trackers({task: logs[task] for task in self.tasks})
-            keras_compat.loss_tracker(self).update_state(logs["loss"])
-            return self.compute_metrics(x, y, y_pred, sample_weight)
+        if getattr(self.weighting, "needs_task_gradients", False):
+            self._check_task_gradient_backend()
+            return self.weighting.train_step(self, *args)
         return super().train_step(*args)
 
     # ------------------------------------------------------------------ fit
     def fit(self, *args, callbacks=None, **kwargs):
-        self._check_gradnorm_backend()
+        self._check_task_gradient_backend()
         own = [NonFiniteLossGuard(self.tasks), EndEpochHook()]
         return super().fit(*args, callbacks=own + list(callbacks or []), **kwargs)
 

@@ -14,7 +14,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-PAPER_CHOICES = ("neurall", "multinet_pp", "auxnet", "task_weighting", "selfsup", "all")
+PAPER_CHOICES = ("neurall", "multinet_pp", "auxnet", "task_weighting", "selfsup", "all", "mtl_benchmark")
 STRATEGY_CHOICES = ("none", "mirrored", "multiworker")
 
 
@@ -23,8 +23,14 @@ def parser():
 
     p = argparse.ArgumentParser(prog="python -m reproduce", description=__doc__.split("\n\n")[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("paper", choices=PAPER_CHOICES, help="which paper's tables to reproduce")
-    p.add_argument("--table", type=int, metavar="N", help="only table N of the paper (and no figures)")
+    p.add_argument("paper", choices=PAPER_CHOICES, help="which paper's tables to reproduce; mtl_benchmark: every "
+                   "weighting strategy on two of the papers' settings, beyond the papers")
+    p.add_argument("--table", metavar="N", help="only table N of the paper (and no figures); mtl_benchmark: a "
+                   "table's name, e.g. leang_kitti")
+    p.add_argument("--seeds", type=_positive, default=1, metavar="N",
+                   help="mtl_benchmark: seeds --seed .. --seed + N - 1 per method, cells mean ± std (default 1)")
+    p.add_argument("--datasets", nargs="+", metavar="NAME", help="mtl_benchmark: among kitti, cityscapes, woodscape "
+                   "(default: all three)")
     p.add_argument("--quick", action="store_true",
                    help="1 epoch of 2 steps at batch 2 per run, still 224x384: checks that everything runs")
     p.add_argument("--data-root", action="append", default=[], metavar="NAME=DIR",
@@ -144,15 +150,25 @@ def main(argv=None):
     from reproduce.runner import Settings
 
     chosen = papers.PAPERS if args.paper == "all" else (args.paper,)
+    options = {}
+    if args.paper in papers.BENCHMARKS:
+        options = {"seeds": args.seeds, "datasets": args.datasets}
+        try:
+            papers.paper_tables(args.paper, options)
+        except ValueError as error:
+            p.error(str(error))
+    elif args.seeds != 1 or args.datasets:
+        p.error("--seeds and --datasets are mtl_benchmark's options")
     table = None
     if args.table is not None:
         if args.paper == "all":
             p.error("--table needs one paper, not 'all'")
-        table = f"table{args.table}"
-        valid = papers.table_keys(args.paper)
+        benchmark = args.paper in papers.BENCHMARKS
+        table = args.table if benchmark else f"table{args.table}"
+        valid = papers.table_keys(args.paper, options)
         if table not in valid:
             p.error(f"--table {args.table}: {args.paper} has tables "
-                    f"{', '.join(k.removeprefix('table') for k in valid)}")
+                    f"{', '.join(k if benchmark else k.removeprefix('table') for k in valid)}")
     try:
         roots = parse_data_roots(args.data_root)
     except DataRootError as error:
@@ -164,6 +180,8 @@ def main(argv=None):
                     "over a Ray cluster: use one or the other (--strategy mirrored --ray-address mirrors each run "
                     "over the GPUs of one node)")
         out = _worker_out(p, out)
+    if args.no_progress:
+        os.environ["TQDM_DISABLE"] = "1"  # the synthetic scenes' bars too, in this process and the Ray workers it starts
     sources = DataSources(roots, os.path.join(out, "synthetic"), synthetic_scenes(args), args.seed)
     size = {"image_size": args.image_size} if args.image_size else {}
     settings = Settings(out=out, sources=sources, quick=args.quick, epochs=args.epochs, batch_size=args.batch_size,
@@ -173,7 +191,7 @@ def main(argv=None):
                         ray_address=args.ray_address, search_evaluations=args.search_evaluations,
                         strategy=None if args.strategy == "none" else args.strategy, scale_lr=args.scale_lr,
                         imports=portable(args.imports), retry=not args.no_retry, **size)
-    selection = papers.Selection(chosen, table)
+    selection = papers.Selection(chosen, table, options)
     if args.estimate:
         from reproduce.estimate import estimate
 
@@ -204,9 +222,9 @@ def main(argv=None):
     command = "python -m reproduce " + " ".join(shlex.quote(a) for a in argv)
     try:
         if args.ray_address:
-            from reproduce.runner import Plan, ray_executor
+            from reproduce.runner import ray_executor
 
-            plan = Plan(papers.all_experiments(), settings)
+            plan = selection.plan(settings)
             executor = ray_executor(plan, args.ray_address, whole_node=args.strategy == "mirrored")
             _, failures = papers.reproduce(selection, settings, command, executor=executor, plan=plan)
         else:
@@ -225,11 +243,9 @@ def fetch_imagenet(selection, settings):
     ResNet-50, keras-hub's ResNet-18; models.pretrained), before any run is hashed; {backbone: why not} of those
     that cannot be had (offline without the file, ResNet-10: none is public)."""
     from models.pretrained import PretrainedWeightsUnavailable, fetch_imagenet as fetch
-    from reproduce import papers
-    from reproduce.runner import Plan
 
     missing = {}
-    for backbone in Plan(papers.all_experiments(), settings).imagenet_backbones(selection.experiments()):
+    for backbone in selection.plan(settings).imagenet_backbones(selection.experiments()):
         try:
             fetch(backbone)
         except (PretrainedWeightsUnavailable, ValueError) as error:

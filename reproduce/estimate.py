@@ -69,11 +69,9 @@ def seconds_per_image(plan, name):
 
 def estimate(selection, settings, gpu_images_per_second=None, echo=print, plan=None):
     """Prints and returns {network key: NetworkTiming} of the selection's runs that are not finished."""
-    from reproduce import papers
     from reproduce.lifecycle import is_cached
-    from reproduce.plan import Plan
 
-    plan = plan or Plan(papers.all_experiments(), settings)
+    plan = plan or selection.plan(settings)
     names = [name for name in plan.order(selection.experiments()) if not is_cached(plan, name)]
     timings = {}
     echo(f"{len(names)} runs to train ({len(plan.order(selection.experiments())) - len(names)} finished in "

@@ -42,6 +42,8 @@ class Experiment:
         (reproduce/meta_search.py): {"weight_ranges": {task: [min, max]}, "frequency_range": [1, 10] or None,
         "fitness": metric, "metrics": [metrics to plot], "options": {training.evolution.EvolutionOptions
         fields}}; `epochs` is then each candidate's budget and `weighting` "fixed" or "async".
+    seed_offset: the run's seed is the invocation's --seed plus this (python -m reproduce mtl_benchmark repeats an
+        experiment over seeds); 0, the default, stays out of the hash.
     """
 
     name: str
@@ -67,6 +69,7 @@ class Experiment:
     data_options: dict = dataclasses.field(default_factory=dict)
     search: dict = None
     paper_image_size: tuple = IMAGE_SIZE
+    seed_offset: int = 0
 
     def __post_init__(self):
         if self.builder not in BUILDERS:
@@ -89,6 +92,8 @@ class Experiment:
         values.pop("paper_image_size")  # hashed as the size the run uses (Plan.config's "image_size")
         if values["search"] is None:
             values.pop("search")  # runs cached before searches existed keep their hashes
+        if values["seed_offset"] == 0:
+            values.pop("seed_offset")  # nor do runs from before seeds were repeated
         return values
 
 

@@ -30,7 +30,7 @@ from training import evolution, meta_learning
 FITNESS = "geometric_mean"
 #: what a candidate's metrics.json says about the run rather than its scores (weights/<task>: the last epoch's
 #: gated async weights, not the candidate's)
-RUN_FACTS = ("params", "train_seconds", "epochs", "init")
+RUN_FACTS = ("params", "train_seconds", "step_seconds", "epochs", "init")
 
 
 def space_of(experiment):

@@ -8,9 +8,12 @@ import subprocess
 import time
 
 from reproduce import tables as table_lib
-from reproduce.runner import Plan, run_image_size, run_many
+from reproduce.runner import run_image_size, run_many
 
 PAPERS = ("neurall", "multinet_pp", "auxnet", "task_weighting", "selfsup")
+#: beyond the papers: modules whose experiments and tables depend on the command line's options (tables_for(options),
+#: experiments_for(options)); never part of `all`, never mixed into the papers' tables
+BENCHMARKS = ("mtl_benchmark",)
 
 
 def module(paper):
@@ -26,18 +29,35 @@ def all_experiments():
     return list(experiments.values())
 
 
-def table_keys(paper):
-    """The numbered tables of a paper ("table1", ...; companions such as "table1_text" go with their table)."""
-    return list(dict.fromkeys(table.key.partition("_")[0] for table in module(paper).TABLES))
+def paper_tables(paper, options=None):
+    """A paper's tables, or a benchmark's for the command line's `options`."""
+    if paper in BENCHMARKS:
+        return module(paper).tables_for(options or {})
+    return module(paper).TABLES
+
+
+def table_keys(paper, options=None):
+    """The tables of a paper ("table1", ...; companions such as "table1_text" go with their table)."""
+    if paper in BENCHMARKS:
+        return [table.key for table in paper_tables(paper, options)]
+    return list(dict.fromkeys(table.key.partition("_")[0] for table in paper_tables(paper)))
 
 
 @dataclasses.dataclass
 class Selection:
     papers: tuple
     table: str = None  # "table3" (and its companions such as "table3_text"); None = every table and figure
+    options: dict = dataclasses.field(default_factory=dict)  # a benchmark's: {"seeds": N, "datasets": [...]}
+
+    def plan(self, settings):
+        """The Plan of every paper's experiments and the selected benchmarks' (their runs share the papers')."""
+        from reproduce.runner import Plan
+
+        extra = [e for paper in self.papers if paper in BENCHMARKS for e in module(paper).experiments_for(self.options)]
+        return Plan(all_experiments() + extra, settings)
 
     def tables(self):
-        return [table for paper in self.papers for table in module(paper).TABLES
+        return [table for paper in self.papers for table in paper_tables(paper, self.options)
                 if self.table is None or table.key == self.table or table.key.startswith(f"{self.table}_")]
 
     def figures(self):
@@ -107,7 +127,7 @@ def reproduce(selection, settings, command, echo=print, executor=None, plan=None
     written even when interrupted, so what has finished is never lost. With an `executor` (e.g. Ray) the runs are
     spread over it (runner.run_many: each run once the run it starts from is done; the same cache, resume and atomic
     files) and the tables, figures and report are written here at the end."""
-    plan = plan or Plan(all_experiments(), settings)
+    plan = plan or selection.plan(settings)
     order = plan.order(selection.experiments())
     starts = plan.needed_as_start(order)
     used = where_used(selection)
@@ -151,5 +171,5 @@ def write_outputs(selection, plan, command, failures=None):
 
 def listing(selection, settings):
     """(experiment, status, run folder) of every run the selection needs, dependencies first."""
-    plan = Plan(all_experiments(), settings)
+    plan = selection.plan(settings)
     return [(name, plan.status(name), plan.run_dir(name)) for name in plan.order(selection.experiments())]

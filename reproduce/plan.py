@@ -187,6 +187,10 @@ class Plan:
             self._budgets[name] = budget(self[name], self.settings)
         return self._budgets[name]
 
+    def seed(self, name):
+        """The run's seed: --seed plus the experiment's seed_offset."""
+        return self.settings.seed + self[name].seed_offset
+
     def learning_rate(self, name):
         return learning_rate(self[name], self.settings, self.budget(name))
 
@@ -208,7 +212,7 @@ class Plan:
                 "budget": run_budget,
                 "data": settings.sources.identity(experiment.dataset),
                 "image_size": list(run_image_size(experiment, settings)),
-                "seed": settings.seed,
+                "seed": self.seed(name),
                 "init": init,
                 "starts_from": self.run_id(dependency) if dependency else None,
                 "runner_version": RUNNER_VERSION,

@@ -11,9 +11,10 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from common.atomic import write_text
+from common.doc_blocks import markers, update_block
 
-START, END = "<!-- latest-tables:start -->", "<!-- latest-tables:end -->"
+BLOCK = "latest-tables"
+START, END = markers(BLOCK)
 DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "papers")
 
 
@@ -23,29 +24,31 @@ def tables_markdown(paper, results):
     from reproduce.tables import to_markdown
 
     parts, missing = [], []
-    for table in papers.module(paper).TABLES:
-        path = os.path.join(results, paper, f"{table.key}.json")
+    if paper in papers.BENCHMARKS:  # its tables depend on the options it ran with: those it wrote
+        folder = os.path.join(results, paper)
+        written = [name[:-5] for name in os.listdir(folder) if name.endswith(".json")] if os.path.isdir(folder) else []
+        order = papers.table_keys(paper)  # the benchmark's own order, every dataset chosen
+        keys = sorted(written, key=lambda key: (order.index(key) if key in order else len(order), key))
+    else:
+        keys = [table.key for table in papers.module(paper).TABLES]
+    for key in keys:
+        path = os.path.join(results, paper, f"{key}.json")
         if not os.path.isfile(path):
-            missing.append(table.key)
+            missing.append(key)
             continue
         with open(path, encoding="utf-8") as handle:
             text = to_markdown(json.load(handle))
         parts.append("###" + text[1:] if text.startswith("# ") else text)
-    if missing:
-        parts.append(f"Not computed in {results} yet: {', '.join(missing)}.\n")
+    if missing or not keys:
+        parts.append(f"Not computed in {results} yet: {', '.join(missing) or 'any table'}.\n")
     return "\n".join(parts)
 
 
 def publish(paper, results, docs=DOCS):
-    """Replaces the latest-tables block of docs/papers/PAPER.md; returns the page's path."""
+    """Replaces the latest-tables block of docs/papers/PAPER.md (or docs/papers/mtl_benchmark.md); returns the
+    page's path."""
     page = os.path.join(docs, f"{paper}.md")
-    with open(page, encoding="utf-8") as handle:
-        text = handle.read()
-    if START not in text or END not in text:
-        raise ValueError(f"{page} has no {START} ... {END} block to put the tables in")
-    before, rest = text.split(START, 1)
-    after = rest.split(END, 1)[1]
-    write_text(page, f"{before}{START}\n{tables_markdown(paper, results)}{END}{after}")
+    update_block(page, BLOCK, tables_markdown(paper, results).rstrip("\n"))
     return page
 
 
@@ -53,12 +56,14 @@ def main(argv=None):
     from reproduce import papers
 
     parser = argparse.ArgumentParser(prog="python -m reproduce.publish", description=__doc__.split("\n\n")[1])
-    parser.add_argument("papers", nargs="*", metavar="PAPER", help=f"{', '.join(papers.PAPERS)} (default: all)")
+    parser.add_argument("papers", nargs="*", metavar="PAPER", help=f"{', '.join(papers.PAPERS + papers.BENCHMARKS)} "
+                        f"(default: the five papers)")
     parser.add_argument("--results", default="results", help="the --out of python -m reproduce (default: results)")
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.papers) - set(papers.PAPERS))
+    known = papers.PAPERS + papers.BENCHMARKS
+    unknown = sorted(set(args.papers) - set(known))
     if unknown:
-        parser.error(f"unknown paper(s) {', '.join(unknown)}; choose from {', '.join(papers.PAPERS)}")
+        parser.error(f"unknown paper(s) {', '.join(unknown)}; choose from {', '.join(known)}")
     if not os.path.isdir(args.results):
         parser.error(f"--results {args.results}: no such folder (run python -m reproduce first)")
     for paper in args.papers or papers.PAPERS:

@@ -17,7 +17,7 @@ from reproduce.datasets import data_tasks
 from reproduce.plan import IMAGE_SIZE, run_image_size
 from tasks import find_task
 from training import checkpoints, distribution
-from training.callbacks import PredictionPanels, task_metrics
+from training.callbacks import PredictionPanels, StepTimer, task_metrics
 from training.checkpoints import AtomicBestCheckpoint, HistoryDamaged, read_history  # noqa: F401  (names it had)
 
 #: below this many training steps, tracing the graph (30-40 s for ResNet-50 on CPU) costs more than it saves
@@ -47,7 +47,7 @@ def train_and_evaluate(plan, name, folder, keep_init, label):
     write_json(os.path.join(folder, "config.json"), {"name": name, **config, "distribution": {
         "strategy": settings.strategy or "none", "replicas": distribution.replicas(strategy)}})
     plan_budget = plan.budget(name)
-    keras.utils.set_random_seed(settings.seed)
+    keras.utils.set_random_seed(plan.seed(name))
     started = time.time()
 
     with strategy.scope():  # network, optimizer, weighting strategy and metrics: variables on every replica
@@ -59,7 +59,7 @@ def train_and_evaluate(plan, name, folder, keep_init, label):
                                only_encoder=experiment.init.startswith("encoder:"))
         elif experiment.init.startswith("weights:"):
             copy_layer_weights(model, experiment.init.partition(":")[2])
-    train, steps = training_data(experiment, settings, plan_budget, model.tasks)
+    train, steps = training_data(experiment, settings, plan_budget, model.tasks, plan.seed(name))
     validation = validation_data(experiment, settings, plan_budget, model.tasks)
     train, validation = distribution.shard_by_data(train, strategy), distribution.shard_by_data(validation, strategy)
     eager = settings.eager == "always" or (settings.eager == "auto"
@@ -87,6 +87,8 @@ def train_and_evaluate(plan, name, folder, keep_init, label):
                                               previous_best(history, experiment.monitor, experiment.monitor_mode)))
     if settings.progress:
         callbacks.append(RunProgress(label, plan_budget.epochs, steps, initial_epoch))
+    timer = StepTimer()
+    callbacks.append(timer)
     # last: an epoch is finished once everything above is written; kept until metrics.json exists, so a kill during
     # evaluation resumes after the last epoch, not at epoch 0
     callbacks.append(checkpoints.RunBackup(backup))
@@ -102,6 +104,8 @@ def train_and_evaluate(plan, name, folder, keep_init, label):
             metrics[f"weights/{task}"] = float(last_epoch[f"{task}_weight"])
     metrics["params"] = model.count_params()  # the network's own: not the weighting strategy's variables
     metrics["train_seconds"] = round(time.time() - started, 1)
+    if timer.median_seconds is not None:  # what a training step costs once running (the first step left out)
+        metrics["step_seconds"] = round(timer.median_seconds, 4)
     metrics["epochs"] = plan_budget.epochs
     metrics["init"] = config["init"]
     keep_model_files(model, folder, settings, keep_init)
@@ -137,19 +141,20 @@ def loss_overrides(experiment):
     return {task: losses.default_loss(task, kind=kind) for task, kind in experiment.losses.items()}
 
 
-def training_data(experiment, settings, plan_budget, tasks):
-    """(dataset, steps per epoch) of the experiment's training split."""
+def training_data(experiment, settings, plan_budget, tasks, seed=None):
+    """(dataset, steps per epoch) of the experiment's training split, shuffled by `seed` (default: --seed)."""
+    seed = settings.seed if seed is None else seed
     sources = settings.sources
     class_set = class_sets.get(experiment.class_set) if experiment.class_set else None
     if experiment.dataset == "kitti_detseg":
         ds, size = sources.load_detseg_training(experiment.train_split, class_set, plan_budget.batch_size,
-                                                settings.seed, run_image_size(experiment, settings),
+                                                seed, run_image_size(experiment, settings),
                                                 **experiment.data_options)
         steps = math.ceil(size / plan_budget.batch_size)
     else:
         ds = sources.load(experiment.dataset, experiment.train_split, data_tasks(tasks),
                           frames=experiment.frames, class_set=class_set, batch_size=plan_budget.batch_size,
-                          shuffle=True, seed=settings.seed, image_size=run_image_size(experiment, settings),
+                          shuffle=True, seed=seed, image_size=run_image_size(experiment, settings),
                           **experiment.data_options)
         steps = int(ds.cardinality())
     if plan_budget.steps_per_epoch:

@@ -118,14 +118,17 @@ def cell_text(cell, results, statuses, plan=None):
 def render(table, results, statuses, header, plan=None):
     """The table as the JSON the report reads: title, header lines, columns, rows of "ours (paper)" cells."""
     rows = [list(row.labels) + [cell_text(cell, results, statuses, plan) for cell in row.cells] for row in table.rows]
+    quoted = any(cell.paper is not None for row in table.rows for cell in row.cells)
     return {"paper": table.paper, "key": table.key, "title": table.title, "header": list(header),
-            "columns": list(table.label_columns) + list(table.columns), "rows": rows, "notes": list(table.notes)}
+            "columns": list(table.label_columns) + list(table.columns), "rows": rows, "notes": list(table.notes),
+            "quotes_paper": quoted}
 
 
 def to_markdown(rendered):
     lines = [f"# {rendered['title']}", ""]
     lines += [f"- {line}" for line in rendered["header"]]
-    lines += ["", "Cells: ours (paper's printed value).", ""]
+    # a benchmark beyond the papers quotes no printed value
+    lines += ["", "Cells: ours (paper's printed value).", ""] if rendered.get("quotes_paper", True) else [""]
     lines.append("| " + " | ".join(rendered["columns"]) + " |")
     lines.append("|" + "---|" * len(rendered["columns"]))
     for row in rendered["rows"]:

@@ -1,12 +1,14 @@
 """Scale: one run on several devices (tf.distribute MirroredStrategy over two logical CPUs, MultiWorkerMirroredStrategy
 over two local worker processes) matches one-device training on the same global batch; a reproduction's runs spread
 over a local two-worker Ray instance give the same metrics and tables as in this process, dependencies respected.
+Every weighting strategy that combines per-task gradients (and RLW, FAMO, IMTL-L) trains two steps under
+MirroredStrategy as on one device, on tests/fixtures/tiny_encoder_model.py (batch norm in the shared encoder, two
+pyramid levels), in its default mode and, for representatives, in the representation mode.
 
 Tolerances (float32; the replicas sum the gradients in another order than one device): logged losses and weights
 within a relative 1e-4 at every step; every variable (network, batch-norm statistics, the weighting strategy's
 state) within 1e-3 of its own movement over the steps, plus 1e-6 absolute. Plain SGD makes a wrong gradient scale
 visible (Adam would normalise it away)."""
-import dataclasses
 import json
 import os
 import socket
@@ -91,9 +93,9 @@ def _load(path):
                 "start": [stored[f"start_{i}"] for i in range(count)], "end": [stored[f"end_{i}"] for i in range(count)]}
 
 
-def _assert_same_training(result, reference):
+def _assert_same_training(result, reference, steps=3):
     """Every step's logs and every final variable of `result` match the one-device `reference` (module tolerances)."""
-    assert len(result["logs"]) == len(reference["logs"]) == 3  # three global batches: three steps, not six
+    assert len(result["logs"]) == len(reference["logs"]) == steps  # one step per global batch, not per replica
     for step, (ours, theirs) in enumerate(zip(result["logs"], reference["logs"])):
         assert set(ours) == set(theirs)
         for key in theirs:
@@ -104,9 +106,9 @@ def _assert_same_training(result, reference):
     assert any(np.max(np.abs(e - s)) > 0 for s, e in zip(reference["start"], reference["end"]))  # it did train
 
 
-def _launch(folder, role, weightings, env=None):
+def _launch(folder, role, weightings, env=None, source=SCRIPT):
     script = folder / "train_distributed.py"
-    script.write_text(SCRIPT)
+    script.write_text(source)
     environment = {**os.environ, "PYTHONPATH": REPOSITORY, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow",
                    **(env or {})}
     return subprocess.Popen([sys.executable, str(script), role, str(folder), ",".join(weightings)], env=environment,
@@ -163,6 +165,78 @@ def test_multi_worker_strategy_over_two_processes_trains_as_one_device(trained):
         _assert_same_training(result, reference)
 
 
+# ----------------------------------------------------------------------------- per-task-gradient strategies
+#: (name, mode or "" for the default) of the gradient fits: every new strategy in its default mode, and the
+#: representation mode of a Gram-only, a whole-matrix (random), a stateful and GradNorm's
+GRADIENT_RUNS = tuple((name, "") for name in (
+    "mgda", "mgda_ub", "pcgrad", "gradvac", "graddrop", "imtl_g", "imtl", "cagrad", "nash_mtl", "aligned_mtl", "upgrad",
+    "db_mtl", "gradnorm", "rlw", "famo", "imtl_l")) + tuple((name, "representation") for name in (
+    "upgrad", "graddrop", "nash_mtl", "gradnorm"))
+GRADIENT_STEPS = 2  # the second step reads the state the first left (warm starts, moving averages, logits)
+
+GRADIENT_SCRIPT = textwrap.dedent('''
+    import os, sys
+    folder, runs = sys.argv[2], [run.split(":") for run in sys.argv[3].split(",")]
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import json
+    import keras
+    import numpy as np
+    from tests.fixtures import tiny_encoder_model
+    from training import distribution
+
+    tf.config.experimental.enable_op_determinism()
+    x, y = tiny_encoder_model.batch(n=4 * %(steps)d)
+
+    def train(strategy, name, mode):
+        with strategy.scope():
+            model = tiny_encoder_model.build()
+            options = {"mode": mode} if mode else {}
+            options.update({"seed": 3} if name in ("pcgrad", "gradvac", "graddrop", "rlw") else {})
+            model.compile(optimizer=keras.optimizers.SGD(1e-2), weighting=name, weighting_options=options,
+                          run_eagerly=True)  # eager: tracing every strategy's step would cost more than running it
+            distribution.prepare_model(model, strategy)
+        start = [np.array(w) for w in model.get_weights()]
+        history = []
+        record = keras.callbacks.LambdaCallback(
+            on_train_batch_end=lambda batch, logs=None: history.append({k: float(v) for k, v in logs.items()}))
+        model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[record])
+        np.savez(os.path.join(folder, f"{strategy_name(strategy)}-{name}-{mode}.npz"), logs=json.dumps(history),
+                 replicas=distribution.replicas(strategy), **{f"start_{i}": w for i, w in enumerate(start)},
+                 **{f"end_{i}": np.array(w) for i, w in enumerate(model.get_weights())})
+
+    def strategy_name(strategy):
+        return "mirrored" if distribution.replicas(strategy) > 1 else "single"
+
+    mirrored = distribution.get_strategy("mirrored", devices=["/cpu:0", "/cpu:1"])
+    for name, mode in runs:
+        train(distribution.get_strategy("none"), name, mode)
+        train(mirrored, name, mode)
+''' % {"steps": GRADIENT_STEPS})
+
+
+@pytest.fixture(scope="module")
+def gradient_runs(tmp_path_factory):
+    """One process: every run of GRADIENT_RUNS on one device, then under MirroredStrategy over two logical CPUs."""
+    folder = tmp_path_factory.mktemp("gradient_strategies")
+    _finish(_launch(folder, "gradient", [f"{name}:{mode}" for name, mode in GRADIENT_RUNS], source=GRADIENT_SCRIPT))
+    return folder
+
+
+def test_every_gradient_strategy_trains_under_two_replicas_as_on_one_device(gradient_runs):
+    """Parameter modes: the replicas' rows are all-reduced before G or the aggregation; representation mode: their
+    Gram matrices are summed (GradDrop: its batch-marginalised signs), the weights the same everywhere; random
+    methods draw the same numbers on every replica. So every run matches one device (module tolerances)."""
+    for name, mode in GRADIENT_RUNS:
+        mirrored = _load(gradient_runs / f"mirrored-{name}-{mode}.npz")
+        assert mirrored["replicas"] == 2
+        single = _load(gradient_runs / f"single-{name}-{mode}.npz")
+        weight_logs = {key for key in single["logs"][0] if key.endswith("_weight")}
+        assert bool(weight_logs) == (name != "graddrop"), (name, mode, sorted(single["logs"][0]))
+        _assert_same_training(mirrored, single, steps=GRADIENT_STEPS)
+
+
 LOSS_SCALE_SCRIPT = textwrap.dedent('''
     import json
     import numpy as np
@@ -217,9 +291,8 @@ def test_strategy_names_scopes_and_clear_errors(monkeypatch):
     class TwoReplicas:
         num_replicas_in_sync = 2
 
-    with pytest.raises(distribution.DistributionError, match="GradNorm .* TwoReplicas with 2 replicas"):
-        distribution.check_weighting("gradnorm", TwoReplicas())
-    distribution.check_weighting("gradnorm", default)  # one device: fine
+    distribution.check_weighting("gradnorm", TwoReplicas())  # its step combines the global batch's gradients now
+    distribution.check_weighting("gradnorm", default)
     distribution.check_weighting("uncertainty", TwoReplicas())
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker",
                                                                                                "index": 1}}))
@@ -321,7 +394,7 @@ def _tiny_plan(out, **settings):
                                                      train_images=2, val_images=2, progress=False, **settings))
 
 
-def test_a_run_under_a_strategy_keeps_its_hash_and_records_the_strategy(tmp_path, monkeypatch):
+def test_a_run_under_a_strategy_keeps_its_hash_and_records_the_strategy(tmp_path):
     """The runner's strategy path on this machine (MirroredStrategy over its one CPU: one replica)."""
     from reproduce import runner
 
@@ -334,9 +407,3 @@ def test_a_run_under_a_strategy_keeps_its_hash_and_records_the_strategy(tmp_path
     assert 0 <= metrics["segmentation/miou"] <= 1
     with open(os.path.join(plan.run_dir("tiny"), "config.json")) as handle:
         assert json.load(handle)["distribution"] == {"strategy": "mirrored", "replicas": 1}
-    # GradNorm under several replicas: a clear failure naming GradNorm and the strategy, before anything trains
-    gradnorm = runner.Plan([dataclasses.replace(plan["tiny"], weighting="gradnorm")], plan.settings)
-    monkeypatch.setattr(distribution, "replicas", lambda strategy: 2)
-    with pytest.raises(runner.RunFailed, match="GradNorm weighting strategy cannot train under MirroredStrategy "
-                                               "with 2 replicas"):
-        runner.run(gradnorm, "tiny")

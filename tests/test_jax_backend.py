@@ -1,15 +1,19 @@
-"""The models, losses, metrics and every loss-level weighting strategy train under KERAS_BACKEND=jax.
+"""The models, losses, metrics and every weighting strategy train under KERAS_BACKEND=jax.
 
 The Keras backend is fixed at the first `import keras` and the rest of the suite runs TensorFlow, so one child
 process (this file run as a script) does all the JAX work and writes its findings to a JSON file; the tests below
 read it. The child blocks `import tensorflow` (as on a GPU host without TensorFlow) and feeds numpy arrays, never
 tf.data. It covers:
-- every strategy of `losses.weighting.STRATEGIES` but GradNorm, fitted (2 epochs of 2 batches of 2) on a tiny
+- every loss-level strategy of `losses.weighting.STRATEGIES`, fitted (2 epochs of 2 batches of 2) on a tiny
   `MultiTaskModel` (segmentation + depth; one compiled train step per strategy, so the model is as small as
-  possible), one run with the streaming metrics; GradNorm, whose per-task-gradient train step is TensorFlow-only,
-  must raise a clear error from `fit` and still evaluate;
-- the same tiny sweep is run here under TensorFlow: the logged task losses and weights and the strategies' state
-  (DWA, TWB, async, ... updated inside the compiled step or at epoch ends) must agree between the backends;
+  possible), one run with the streaming metrics;
+- every strategy that combines per-task gradients (GradNorm and the gradient-level ones, losses/weighting/jax_steps.py
+  inside Keras' compiled stateless step), fitted for two steps on tests/fixtures/tiny_encoder_model.py in its
+  default mode and, for representatives, in the representation mode;
+- the same tiny sweeps are run here under TensorFlow: the logged task losses and weights and the strategies' state
+  (DWA, TWB, async, Nash-MTL's warm start, GradVac's targets, ... updated inside the compiled step or at epoch ends)
+  must agree between the backends (the random strategies draw from each backend's own generator, so RLW, GradDrop
+  and the task orders of PCGrad and GradVac with more than two tasks are checked for running, not for equality);
 - `build_detseg` (ResNet-10 encoder, FCN8 decoder as in `build_multitask`, YOLO-style head and detection loss) with
   learned uncertainty weights: fit, `.keras` save/load with equal outputs and strategy state;
 - `build_selfsup` (segmentation, colorization, stereo reconstruction from `right_image`) with DWA.
@@ -36,6 +40,12 @@ STRATEGY_OPTIONS = {
     "handcrafted": {"warmup_steps": 3},  # the warm-up state crosses the epoch boundary, then freezes
 }
 LEARNED = ("uncertainty", "weight_learning")
+#: the per-task-gradient sweep: (name, mode or "" for the default)
+GRADIENT_RUNS = tuple((name, "") for name in (
+    "mgda", "pcgrad", "gradvac", "graddrop", "imtl_g", "imtl", "cagrad", "nash_mtl", "aligned_mtl", "upgrad", "db_mtl",
+    "gradnorm")) + tuple((name, "representation") for name in ("mgda", "graddrop", "nash_mtl"))
+#: drawn from the backend's own generator: not comparable across backends
+RANDOM = ("rlw", "graddrop")
 METRICS_STRATEGY = "equal"  # this sweep run also compiles the streaming metrics of metrics/streaming.py
 CHILD_TIMEOUT_S = 900
 
@@ -44,7 +54,7 @@ CHILD_TIMEOUT_S = 900
 def sweep_names():
     from losses import weighting
 
-    return tuple(name for name in weighting.STRATEGIES if name != "gradnorm")
+    return tuple(name for name, cls in weighting.STRATEGIES.items() if not cls.needs_task_gradients)
 
 
 def tiny_data(shape=TINY, n=4, seed=0):
@@ -112,6 +122,26 @@ def run_sweep(names, run_eagerly=False):
     return results
 
 
+def run_gradient_sweep(run_eagerly=False):
+    """Fits tests/fixtures/tiny_encoder_model.py for two steps with each run of GRADIENT_RUNS; returns
+    {"name:mode": {history, state}}."""
+    import keras
+
+    from tests.fixtures import tiny_encoder_model
+
+    x, y = tiny_encoder_model.batch(n=4)
+    results = {}
+    for name, mode in GRADIENT_RUNS:
+        model = tiny_encoder_model.build()
+        options = {"mode": mode} if mode else {}
+        options.update({"seed": 3} if name in ("pcgrad", "gradvac", "graddrop") else {})
+        model.compile(optimizer=keras.optimizers.SGD(1e-2), weighting=name, weighting_options=options,
+                      run_eagerly=run_eagerly)
+        history = model.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0)
+        results[f"{name}:{mode}"] = {"history": history_lists(history), "state": strategy_state(model.weighting)}
+    return results
+
+
 # ---- the JAX child ----------------------------------------------------------------------------------------
 def _clock():
     return time.perf_counter(), time.process_time()
@@ -122,23 +152,6 @@ def _timed(timings, key, start):
     now = _clock()
     timings[key] = [round(now[0] - start[0], 1), round(now[1] - start[1], 1)]
     return now
-
-
-def _gradnorm_error():
-    import keras
-
-    model = tiny_multitask_model()
-    x, y = tiny_data()
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), weighting="gradnorm")
-    try:
-        model.fit(x, y, batch_size=2, epochs=1, verbose=0)
-    except Exception as error:  # noqa: BLE001 - the test checks the type and message
-        result = {"type": type(error).__name__, "message": str(error)}
-    else:
-        return None
-    # Only training needs TensorFlow: a GradNorm model still evaluates under JAX.
-    result["evaluate_loss"] = float(model.evaluate(x, y, batch_size=2, verbose=0, return_dict=True)["loss"])
-    return result
 
 
 def _detseg_round_trip(workdir, timings):
@@ -215,8 +228,8 @@ def child_main(out_path):
     start = _timed(timings, "import", start)
     results["sweep"] = run_sweep(sweep_names())
     start = _timed(timings, "sweep", start)
-    results["gradnorm_error"] = _gradnorm_error()
-    start = _timed(timings, "gradnorm", start)
+    results["gradient_sweep"] = run_gradient_sweep()
+    start = _timed(timings, "gradient_sweep", start)
     with tempfile.TemporaryDirectory() as workdir:
         results["detseg"] = _detseg_round_trip(workdir, timings)
     results["selfsup"] = _selfsup(timings)
@@ -303,6 +316,8 @@ def test_weights_and_state_match_tensorflow(jax_results):
     assert keras.backend.backend() == "tensorflow"
     tensorflow_results = run_sweep(sweep_names(), run_eagerly=True)
     for name, jax_run in jax_results["sweep"].items():
+        if name in RANDOM:
+            continue
         tf_run = tensorflow_results[name]
         for key, values in tf_run["history"].items():
             np.testing.assert_allclose(jax_run["history"][key], values, rtol=2e-3, atol=1e-5,
@@ -311,12 +326,25 @@ def test_weights_and_state_match_tensorflow(jax_results):
             np.testing.assert_allclose(jax_run["state"][key], values, rtol=2e-3, atol=1e-5, err_msg=f"{name}: {key}")
 
 
-def test_gradnorm_raises_a_clear_error_under_jax(jax_results):
-    error = jax_results["gradnorm_error"]
-    assert error is not None, "GradNorm trained under JAX without error; update this test and the README"
-    assert error["type"] == "NotImplementedError"
-    assert "GradNorm" in error["message"] and "'jax'" in error["message"] and "tensorflow" in error["message"]
-    assert np.isfinite(error["evaluate_loss"])
+def test_every_gradient_strategy_fits_under_jax_as_under_tensorflow(jax_results):
+    """GradNorm and the gradient-level strategies train inside Keras' compiled JAX step, in both modes, and log and
+    keep what an eager TensorFlow run of the same two steps does."""
+    import keras
+
+    assert keras.backend.backend() == "tensorflow"
+    sweep = jax_results["gradient_sweep"]
+    assert sorted(sweep) == sorted(f"{name}:{mode}" for name, mode in GRADIENT_RUNS)
+    tensorflow_results = run_gradient_sweep(run_eagerly=True)
+    for run, jax_run in sweep.items():
+        name = run.split(":")[0]
+        history = jax_run["history"]
+        assert np.all(np.isfinite(history["loss"])) and ("depth_weight" in history) == (name != "graddrop"), run
+        if name in RANDOM:
+            continue
+        for key, values in tensorflow_results[run]["history"].items():
+            np.testing.assert_allclose(history[key], values, rtol=2e-3, atol=1e-5, err_msg=f"{run}: {key}")
+        for key, values in tensorflow_results[run]["state"].items():
+            np.testing.assert_allclose(jax_run["state"][key], values, rtol=2e-3, atol=1e-5, err_msg=f"{run}: {key}")
 
 
 def test_detection_model_fits_and_round_trips_through_keras_file_under_jax(jax_results):

@@ -172,7 +172,7 @@ def test_same_seed_gives_the_same_metrics_here_and_in_a_ray_worker_killed_once(t
     assert counts == {"trained": 1, "reused": 0} and failures == {}
     assert os.path.isfile(tmp_path / "b" / "worker-died-once")
     second = plan.result("tiny-segnet")
-    drop = ("train_seconds",)
+    drop = ("train_seconds", "step_seconds")  # wall clock, not results
     assert {k: v for k, v in first.items() if k not in drop} == {k: v for k, v in second.items() if k not in drop}
 
 
@@ -395,3 +395,60 @@ def test_publish_puts_a_papers_latest_tables_on_its_page_and_names_the_missing_o
     assert "Not computed in" in text and "table2" in text.split("Not computed in")[1]
     for paper in papers.PAPERS:  # every paper's page has the block publish fills
         assert publish.START in open(os.path.join(publish.DOCS, f"{paper}.md")).read()
+
+
+# ----------------------------------------------------------------------------------------- mtl_benchmark
+def test_mtl_benchmark_repeats_every_strategy_over_seeds_and_shares_the_papers_runs(tmp_path):
+    from losses import weighting
+    from reproduce import mtl_benchmark
+
+    selection = papers.Selection(("mtl_benchmark",), None, {"seeds": 2, "datasets": ["kitti"]})
+    plan = selection.plan(_settings(tmp_path, quick=True, image_size=(224, 384)))
+    names = selection.experiments()
+    assert len(names) == len(set(names)) == 2 * (26 + 3) + 2 * (27 + 2)
+    for setting in ("multinet_pp", "leang"):  # every strategy but the search and fixed; weight_learning: 2 tasks
+        expected = set(weighting.NAMES) - {"fixed", "product"} - ({"weight_learning"} if setting == "multinet_pp"
+                                                                 else set())
+        assert set(mtl_benchmark.methods(setting)) == expected
+    # seed 0 is the papers' own run (same hash: trained once for both), seed 1 another run
+    table4_equal = multinet_pp.three_task("kitti", "equal")
+    assert plan.run_id(table4_equal.name) == runner.Plan(papers.all_experiments(), plan.settings).run_id(
+        table4_equal.name)
+    assert plan.seed(f"{table4_equal.name}-seed1") == plan.settings.seed + 1
+    assert plan.run_id(f"{table4_equal.name}-seed1") != plan.run_id(table4_equal.name)
+    assert plan["mtl-seg-depth-motion-mgda_ub-kitti"].weighting_options == {"mode": "representation"}
+    assert plan["detseg-only-detection-kitti-seed1"].weighting_options == {"weights": {"detection": 1.0,
+                                                                                       "segmentation": 0.0}}
+    with pytest.raises(SystemExit):
+        cli.main(["mtl_benchmark", "--datasets", "mars", "--list"])
+
+
+def test_mtl_benchmark_tables_give_mean_and_std_delta_m_and_step_time(tmp_path, monkeypatch):
+    """The whole command on a plan whose runs are stand-ins (each strategy's training is tested in
+    tests/test_gradient_weighting.py): run_many, the tables with mean ± std over seeds, delta_m and step time."""
+    from reproduce import mtl_benchmark
+
+    def fake_run(plan, name, folder, keep_init, label):
+        experiment = plan[name]
+        seed = experiment.seed_offset
+        single = experiment.weighting == "fixed" or len(experiment.builder_options.get("tasks", {1: 1, 2: 2})) == 1
+        quality = 0.5 if single else 0.4 + 0.1 * seed  # the multi-task runs: -20 % and 0 % against the baselines
+        return {"detection/map": quality, "segmentation/miou": quality, "depth/abs_rel": 1.0 / quality * 0.2,
+                "depth/delta1": quality, "motion/miou": quality,
+                "step_seconds": 1.0 if experiment.weighting == "equal" else 1.5 + seed}
+
+    monkeypatch.setattr(runner, "_train_and_evaluate", fake_run)
+    selection = papers.Selection(("mtl_benchmark",), "leang_kitti", {"seeds": 2, "datasets": ["kitti"]})
+    counts, failures = papers.reproduce(selection, _settings(tmp_path), "test", echo=lambda line: None)
+    assert failures == {} and counts["trained"] == 2 * (27 + 2)
+    with open(tmp_path / "mtl_benchmark" / "leang_kitti.json") as handle:
+        rendered = json.load(handle)
+    assert "Beyond the papers" in rendered["title"] and "Not a table of any paper" in rendered["notes"][0]
+    rows = {row[0]: row[1:] for row in rendered["rows"]}
+    assert rows["single-task detection"] == ["50.00 ± 0.00", "-", "0 (reference)", "-"]
+    # seeds give 40 and 50: mean 45, sample std 7.07; delta_m -20 % and 0 %: -10 ± 14.14; step 1.5x and 2.5x
+    assert rows["pcgrad"] == ["45.00 ± 7.07", "45.00 ± 7.07", "-10.00 ± 14.14", "2.00 ± 0.71x"]
+    assert rows["equal"][3] == "1.00 ± 0.00x"
+    assert "printed value" not in (tmp_path / "mtl_benchmark" / "leang_kitti.md").read_text()  # no paper quoted
+    assert (tmp_path / "report.html").is_file()
+    assert mtl_benchmark.PAPER not in papers.PAPERS  # never part of `all`

@@ -30,6 +30,8 @@ Only the writing needs TensorFlow (tf.summary, imported when the first panel is 
 without it.
 """
 import os
+import statistics
+import time
 
 import keras
 import numpy as np
@@ -214,6 +216,26 @@ class PredictionPanels(keras.callbacks.Callback):
 
     def _target(self, task, index):
         return self.targets[task][index] if task in self.targets else None
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Wall seconds of each training step; `median_seconds` leaves out the first step of the fit (tracing,
+    compilation, allocation), so methods compare by what a step costs once running."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds, self._started = [], None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seconds.append(time.perf_counter() - self._started)
+
+    @property
+    def median_seconds(self):
+        measured = self.seconds[1:]
+        return statistics.median(measured) if measured else None
 
 
 def _fit(tile, height, width):

@@ -28,7 +28,10 @@ order), under tf.distribute:
 - the weighting strategy sees the global batch's task losses and each replica contributes 1/replicas of the total
   loss (`cross_replica_losses`, `replica_share`; called by MultiTaskModel.compute_loss), so non-linear strategies
   (GLS, uncertainty, TWB, ...) and their state behave as on one device;
-- GradNorm's per-task gradient norms are not all-reduced (training/gradnorm.py): `check_weighting` refuses it.
+- the strategies that combine per-task gradients (GradNorm and the gradient-level ones) combine the global batch's:
+  in their parameter modes the replicas' rows are all-reduced before the Gram matrix or the aggregation, in the
+  representation mode the Gram matrix is the sum of the replicas' (losses/weighting/tensorflow_steps.py), and the
+  random ones draw from (seed, step), the same numbers on every replica. Under JAX the batch is one global array.
 """
 import contextlib
 import json
@@ -41,12 +44,9 @@ from losses.weighting.tensorflow_steps import (  # noqa: F401  (re-exported: the
 )
 
 STRATEGIES = ("none", "mirrored", "multiworker")
-#: the weighting strategies that cannot train under more than one replica, and why
-UNSUPPORTED_WEIGHTING = {
-    "gradnorm": "its custom train step (training/gradnorm.py) takes the per-task gradient norms of each replica's "
-                "share of the batch, not of the global batch, and applies an unscaled total loss; train GradNorm "
-                "on one device (strategy 'none')",
-}
+#: the weighting strategies that cannot train under more than one replica, and why (none today: GradNorm's refusal
+#: was lifted when its step moved onto the gradient hook, which combines the global batch's per-task gradients)
+UNSUPPORTED_WEIGHTING = {}
 
 _strategies = {}  # name and devices -> strategy: one per process (MultiWorkerMirroredStrategy must be unique)
 
@@ -190,14 +190,14 @@ def supports_eager(strategy):
 # ------------------------------------------------------------------------------------------------ the model
 def check_weighting(weighting, strategy):
     """Raises DistributionError when the weighting strategy (a name or a losses.weighting strategy) cannot train
-    under `strategy`'s replicas; does nothing for one replica."""
+    under `strategy`'s replicas (see UNSUPPORTED_WEIGHTING); does nothing for one replica."""
     if replicas(strategy) <= 1:
         return
-    name = weighting if isinstance(weighting, str) else type(weighting).__name__
-    if getattr(weighting, "requires_gradient_norms", False) or str(name).lower() in ("gradnorm", "gradnormstrategy"):
-        raise DistributionError(
-            f"the GradNorm weighting strategy cannot train under {type(strategy).__name__} with "
-            f"{replicas(strategy)} replicas: {UNSUPPORTED_WEIGHTING['gradnorm']}")
+    name = weighting if isinstance(weighting, str) else getattr(weighting, "name", type(weighting).__name__)
+    reason = UNSUPPORTED_WEIGHTING.get(str(name).lower())
+    if reason:
+        raise DistributionError(f"the {name} weighting strategy cannot train under {type(strategy).__name__} with "
+                                f"{replicas(strategy)} replicas: {reason}")
 
 
 def synchronize_batch_norm(model):

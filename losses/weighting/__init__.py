@@ -19,18 +19,55 @@
 | dwa               | DynamicWeightAverageStrategy        | Liu et al. 2019 (MultiNet++, Novosel)              |
 | weight_learning   | WeightLearningStrategy              | Leang eq. 8-9                                      |
 | async             | AsynchronousStrategy                | Leang eq. 10-12                                    |
+| rlw               | RandomLossWeightingStrategy         | Lin et al. 2022 (TMLR), Algorithm 1                |
+| famo              | FAMOStrategy                        | Liu et al. 2023 (NeurIPS), Algorithm 1             |
+| imtl_l            | ImtlLStrategy                       | Liu et al. 2021 (ICLR), IMTL-L, Sec. 3.2           |
+
+Gradient level (losses/weighting/gradient.py: `aggregate(J)`, `weights_from_gram(G)`, modes "parameters" and
+"representation"; the model's train step computes one gradient per task):
+
+| name              | class                               | paper / equation                                  |
+|-------------------|-------------------------------------|---------------------------------------------------|
+| mgda, mgda_ub     | MGDAStrategy                        | Sener & Koltun 2018 eq. 3, Alg. 1-2; UB: Sec. 3.3 |
+| pcgrad            | PCGradStrategy                      | Yu et al. 2020, Algorithm 1                        |
+| gradvac           | GradVacStrategy                     | Wang et al. 2021, Algorithm 1                      |
+| graddrop          | GradDropStrategy                    | Chen et al. 2020, Algorithm 1, eq. 1 (whole matrix)|
+| imtl_g            | ImtlGStrategy                       | Liu et al. 2021, IMTL-G, Sec. 3.1                  |
+| imtl              | ImtlStrategy                        | Liu et al. 2021, IMTL (hybrid), Sec. 3.3           |
+| cagrad            | CAGradStrategy                      | Liu et al. 2021 (NeurIPS), Algorithm 1             |
+| nash_mtl          | NashMTLStrategy                     | Navon et al. 2022, G alpha = 1/alpha               |
+| aligned_mtl       | AlignedMTLStrategy                  | Senushkin et al. 2023, Algorithm 1                 |
+| upgrad            | UPGradStrategy                      | Quinton & Rey 2024, eq. 3, Proposition 1           |
+| db_mtl            | DBMTLStrategy                       | Lin et al. 2023, Algorithm 1 (whole matrix)        |
+| gradnorm          | GradNormStrategy                    | Chen et al. 2018 (see above; its rows set w only) |
+
+`mgda_ub` is an alias: `mgda` with mode="representation" (ALIASES maps a name to a name, or to a name and preset
+options).
 """
 import keras
 
+from losses.weighting.aligned_mtl import AlignedMTLStrategy
 from losses.weighting.asynchronous import AsynchronousStrategy
 from losses.weighting.auxnet import FocusedTaskWeightBalancingStrategy, TaskWeightBalancingStrategy
 from losses.weighting.base import WeightingStrategy
+from losses.weighting.cagrad import CAGradStrategy
+from losses.weighting.db_mtl import DBMTLStrategy
 from losses.weighting.dwa import DynamicWeightAverageStrategy
+from losses.weighting.famo import FAMOStrategy
 from losses.weighting.geometric import FocusedLossStrategy, GeometricLossStrategy
+from losses.weighting.gradient import GradientWeightingStrategy
+from losses.weighting.graddrop import GradDropStrategy
 from losses.weighting.gradnorm import GradNormStrategy
+from losses.weighting.gradvac import GradVacStrategy
+from losses.weighting.imtl import ImtlGStrategy, ImtlLStrategy, ImtlStrategy
 from losses.weighting.loss_ratio import DynamicScalingStrategy, HandcraftedWeightingStrategy
+from losses.weighting.mgda import MGDAStrategy
+from losses.weighting.nash_mtl import NashMTLStrategy
+from losses.weighting.pcgrad import PCGradStrategy
+from losses.weighting.rlw import RandomLossWeightingStrategy
 from losses.weighting.static import EqualWeightingStrategy, FixedWeightingStrategy
 from losses.weighting.uncertainty import UncertaintyWeightingStrategy
+from losses.weighting.upgrad import UPGradStrategy
 from losses.weighting.weight_learning import WeightLearningStrategy
 
 STRATEGIES = {
@@ -47,8 +84,23 @@ STRATEGIES = {
     "dwa": DynamicWeightAverageStrategy,
     "weight_learning": WeightLearningStrategy,
     "async": AsynchronousStrategy,
+    "rlw": RandomLossWeightingStrategy,
+    "famo": FAMOStrategy,
+    "imtl_l": ImtlLStrategy,
+    "mgda": MGDAStrategy,
+    "pcgrad": PCGradStrategy,
+    "gradvac": GradVacStrategy,
+    "graddrop": GradDropStrategy,
+    "imtl_g": ImtlGStrategy,
+    "imtl": ImtlStrategy,
+    "cagrad": CAGradStrategy,
+    "nash_mtl": NashMTLStrategy,
+    "aligned_mtl": AlignedMTLStrategy,
+    "upgrad": UPGradStrategy,
+    "db_mtl": DBMTLStrategy,
 }
-ALIASES = {"product": "gls"}
+#: other names: a strategy's name, or (its name, preset options)
+ALIASES = {"product": "gls", "mgda_ub": ("mgda", {"mode": "representation"})}
 NAMES = tuple(STRATEGIES) + tuple(ALIASES)
 
 
@@ -82,7 +134,8 @@ def get(identifier, tasks=None, **options):
             f"Weighting strategy must be a name from {list(NAMES)} or a WeightingStrategy; got {identifier!r}."
         )
     key = identifier.lower()
-    key = ALIASES.get(key, key)
+    key, preset = _resolve_alias(key, options)
+    options = {**preset, **options}
     if key not in STRATEGIES:
         raise ValueError(f"Unknown weighting strategy {identifier!r}; allowed names: {list(NAMES)}.")
     strategy_class = STRATEGIES[key]
@@ -98,21 +151,47 @@ def get(identifier, tasks=None, **options):
     return strategy_class(tasks, **options)
 
 
+def _resolve_alias(key, options):
+    """(strategy name, preset options) of a name or alias; an option contradicting the alias's preset is refused."""
+    target = ALIASES.get(key, key)
+    name, preset = target if isinstance(target, tuple) else (target, {})
+    contradicted = sorted(option for option, value in preset.items() if option in options and options[option] != value)
+    if contradicted:
+        raise ValueError(f"{key!r} is {name!r} with {preset}; it cannot take {contradicted} = "
+                         f"{[options[option] for option in contradicted]} (use {name!r} for that).")
+    return name, preset
+
+
 __all__ = [
     "ALIASES",
     "NAMES",
     "STRATEGIES",
+    "AlignedMTLStrategy",
     "AsynchronousStrategy",
+    "CAGradStrategy",
+    "DBMTLStrategy",
     "DynamicScalingStrategy",
     "DynamicWeightAverageStrategy",
     "EqualWeightingStrategy",
+    "FAMOStrategy",
     "FixedWeightingStrategy",
     "FocusedLossStrategy",
     "FocusedTaskWeightBalancingStrategy",
     "GeometricLossStrategy",
+    "GradDropStrategy",
     "GradNormStrategy",
+    "GradVacStrategy",
+    "GradientWeightingStrategy",
     "HandcraftedWeightingStrategy",
+    "ImtlGStrategy",
+    "ImtlLStrategy",
+    "ImtlStrategy",
+    "MGDAStrategy",
+    "NashMTLStrategy",
+    "PCGradStrategy",
+    "RandomLossWeightingStrategy",
     "TaskWeightBalancingStrategy",
+    "UPGradStrategy",
     "UncertaintyWeightingStrategy",
     "WeightLearningStrategy",
     "WeightingStrategy",

@@ -36,6 +36,23 @@ def _validate_tasks(tasks):
     return tasks
 
 
+def check_number(argument, value, minimum=None, maximum=None, integer=False, open_minimum=False):
+    """Returns `value` as a float (an int if `integer`); raises ValueError naming `argument` unless it is such a
+    number in [minimum, maximum] ((minimum, maximum] with `open_minimum`)."""
+    kinds = (int,) if integer else (int, float)
+    valid = not isinstance(value, bool) and isinstance(value, kinds)
+    if valid and minimum is not None:
+        valid = value > minimum if open_minimum else value >= minimum
+    if valid and maximum is not None:
+        valid = value <= maximum
+    if not valid:
+        bounds = [f"{'>' if open_minimum else '>='} {minimum}" if minimum is not None else "",
+                  f"<= {maximum}" if maximum is not None else ""]
+        raise ValueError(f"`{argument}` must be {'an integer' if integer else 'a number'} "
+                         f"{' and '.join(filter(None, bounds))}; got {value!r}.".replace("  ", " ").replace(" ;", ";"))
+    return int(value) if integer else float(value)
+
+
 class WeightingStrategy(keras.layers.Layer):
     """Combines per-task losses into one differentiable total loss.
 
@@ -43,6 +60,13 @@ class WeightingStrategy(keras.layers.Layer):
         tasks: list/tuple of task names; the order is kept (it decides e.g. which task is the
             reference of the loss-ratio strategies or the main task of FTWB when not given).
     """
+
+    #: True for the strategies that combine per-task gradients (losses/weighting/gradient.py): the model's train
+    #: step then computes one gradient per task and hands them to the strategy
+    needs_task_gradients = False
+    #: False for a strategy without task weights (GradDrop): `task_weights` is empty and the logs carry no
+    #: `{task}_weight`
+    has_task_weights = True
 
     def __init__(self, tasks, **kwargs):
         kwargs.setdefault("dtype", "float32")
@@ -86,10 +110,11 @@ class WeightingStrategy(keras.layers.Layer):
         )
 
     # ---- public API --------------------------------------------------------------------------------
-    def combine(self, losses):
-        """Returns the total loss (float32 scalar) for a dict task -> scalar loss."""
+    def combine(self, losses, training=True):
+        """Returns the total loss (float32 scalar) for a dict task -> scalar loss. With `training=False`
+        (evaluation batches) the strategies whose state follows the training steps (FAMO, RLW) leave it alone."""
         loss_vector = self._loss_vector(losses)
-        total = self._total(loss_vector)
+        total = self._total(loss_vector) if training else self._evaluation_total(loss_vector)
         self.last_losses.assign(ops.stop_gradient(loss_vector))
         return total
 
@@ -97,7 +122,10 @@ class WeightingStrategy(keras.layers.Layer):
         return self.combine(losses)
 
     def effective_weights(self, losses):
-        """d total / d L_task at these losses (closed form), as a dict task -> scalar tensor."""
+        """d total / d L_task at these losses (closed form), as a dict task -> scalar tensor; for the gradient
+        strategies the weights alpha of the latest combination; empty without task weights."""
+        if not self.has_task_weights:
+            return {}
         weights = self._weight_vector(self._loss_vector(losses))
         return {task: weights[index] for index, task in enumerate(self.tasks)}
 
@@ -107,6 +135,8 @@ class WeightingStrategy(keras.layers.Layer):
     @property
     def task_weights(self):
         """The current d total / d L_task of each task as python floats (at the last losses seen)."""
+        if not self.has_task_weights:
+            return {}
         weights = ops.convert_to_numpy(self._weight_vector(ops.convert_to_tensor(self.last_losses)))
         return {task: float(weights[index]) for index, task in enumerate(self.tasks)}
 
@@ -121,6 +151,10 @@ class WeightingStrategy(keras.layers.Layer):
 
     def _weight_vector(self, loss_vector):
         raise NotImplementedError
+
+    def _evaluation_total(self, loss_vector):
+        """The total of an evaluation batch (default: as in training)."""
+        return self._total(loss_vector)
 
     # ---- shared helpers ----------------------------------------------------------------------------
     def _loss_vector(self, losses, argument="losses"):

@@ -12,18 +12,29 @@ of the UNweighted task loss's gradient over the last shared layer's variables W:
     w_i     <- w_i n / sum_j w_j                (the weights sum to the number of tasks n)
 
 This is a plain gradient step on the GradNorm loss (Chen et al. use the network's optimizer; a plain
-step keeps the update backend-independent and stateless). The per-task gradients need the backend's
-autodiff: `train_step` runs `losses.weighting.tensorflow_steps.gradnorm_train_step`, which computes them for
-the TensorFlow backend.
+step keeps the update backend-independent and stateless).
+
+GradNorm is a strategy of the gradient hook (losses/weighting/gradient.py) whose rows only move its weights: every
+trainable variable gets the gradient of the weighted total sum_i w_i L_i (`combines_through_total_loss`), and
+`weights_from_gram(G)` returns the weights of this step, w, while it updates them from g_i = sqrt(G_ii) for the next
+one. Only the diagonal is read, so the train steps pass diag(||g_i||^2), summed task by task: the per-task gradients
+are never held together. The rows are, by `mode`:
+- "last_shared_layer" (default, Chen et al.'s choice): the gradients with respect to the last shared layer W
+  (`model.gradnorm_shared_variables()`: the kernel of the encoder's last convolution);
+- "parameters": the gradients with respect to every shared parameter;
+- "representation": the gradients with respect to the shared features (the encoder's outputs).
+The train step is the backends' one (losses/weighting/tensorflow_steps.py, losses/weighting/jax_steps.py); under
+several replicas the rows (or G) are all-reduced first, so the norms are the global batch's, as on one device.
 """
 import keras
 from keras import ops
 
-from losses.weighting.base import EPSILON, LinearWeightingStrategy
+from losses.weighting.base import EPSILON, check_number
+from losses.weighting.gradient import MODES, GradientWeightingStrategy
 
 
 @keras.saving.register_keras_serializable(package="mtl")
-class GradNormStrategy(LinearWeightingStrategy):
+class GradNormStrategy(GradientWeightingStrategy):
     """sum_i w_i L_i with w_i updated from per-task gradient norms (Chen et al. 2018).
 
     Args:
@@ -31,37 +42,51 @@ class GradNormStrategy(LinearWeightingStrategy):
         alpha: asymmetry exponent of the target gradient norms (1.5 as Chen et al. on NYUv2).
         learning_rate: step size of the weight update.
         min_weight: weights are clipped at this positive minimum before renormalisation.
+        mode: "last_shared_layer" (default), "parameters" or "representation": where the norms are taken.
     """
 
-    #: The model must call `update_from_gradient_norms` each batch (see training.gradnorm).
-    requires_gradient_norms = True
+    combines_through_total_loss = True
+    modes = ("last_shared_layer",) + MODES
 
-    def __init__(self, tasks, alpha=1.5, learning_rate=0.025, min_weight=1e-3, **kwargs):
-        super().__init__(tasks, **kwargs)
-        for argument, value, low in (("alpha", alpha, 0.0), ("learning_rate", learning_rate, 0.0)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
-                raise ValueError(f"`{argument}` must be a number >= {low}; got {value!r}.")
+    def __init__(self, tasks, alpha=1.5, learning_rate=0.025, min_weight=1e-3, mode="last_shared_layer", **kwargs):
+        super().__init__(tasks, mode=mode, **kwargs)
+        self.alpha = check_number("alpha", alpha, minimum=0.0)
+        self.learning_rate = check_number("learning_rate", learning_rate, minimum=0.0)
         if isinstance(min_weight, bool) or not isinstance(min_weight, (int, float)) or not 0 < min_weight < 1:
             raise ValueError(f"`min_weight` must be a number in (0, 1); got {min_weight!r}.")
-        self.alpha = float(alpha)
-        self.learning_rate = float(learning_rate)
         self.min_weight = float(min_weight)
 
     def _create_state(self):
-        super()._create_state()
+        # The variables (and their order) of GradNorm models saved before the gradient hook existed.
+        self.loss_weights = self._state_variable("loss_weights", initial_value=1.0)
         self.initial_losses = self._state_variable("initial_losses", initial_value=1.0)
         self.initialized = self._state_variable("initialized", initial_value=0.0, shape=())
 
-    def train_step(self, model, data):
-        """One training step of `model` on `data` with per-task gradient norms; returns (logs, predictions)."""
-        from losses.weighting.tensorflow_steps import gradnorm_train_step
+    def _total(self, loss_vector):
+        return ops.sum(self.objective_weights() * loss_vector)
 
-        return gradnorm_train_step(model, data, strategy=self, return_predictions=True)
+    def _weight_vector(self, loss_vector):
+        return ops.convert_to_tensor(self.loss_weights)
+
+    def objective_weights(self):
+        return ops.stop_gradient(ops.convert_to_tensor(self.loss_weights))
+
+    def weights_from_gram(self, gram):
+        """The weights of this step; updates them from the norms sqrt(G_ii) and the losses of the latest `combine`."""
+        gram = ops.convert_to_tensor(gram, dtype="float32")
+        weights = ops.copy(self.loss_weights)  # a read now: the variable itself would show the update below
+        norms = ops.sqrt(ops.maximum(ops.diagonal(gram), 0.0))
+        self._update(ops.convert_to_tensor(self.last_losses), norms)
+        return weights
 
     def update_from_gradient_norms(self, losses, grad_norms):
         """One GradNorm step; returns the new weights as a dict task -> scalar tensor."""
-        losses = ops.stop_gradient(self._loss_vector(losses))
-        norms = ops.stop_gradient(self._loss_vector(grad_norms, argument="grad_norms"))
+        new_weights = self._update(self._loss_vector(losses), self._loss_vector(grad_norms, argument="grad_norms"))
+        return {task: new_weights[index] for index, task in enumerate(self.tasks)}
+
+    def _update(self, losses, norms):
+        losses = ops.stop_gradient(losses)
+        norms = ops.stop_gradient(norms)
         first_update = ops.equal(ops.convert_to_tensor(self.initialized), 0.0)
         initial_losses = ops.where(first_update, losses, ops.convert_to_tensor(self.initial_losses))
         weights = ops.convert_to_tensor(self.loss_weights)
@@ -78,7 +103,7 @@ class GradNormStrategy(LinearWeightingStrategy):
         self.initial_losses.assign(initial_losses)
         self.initialized.assign(1.0)
         self.loss_weights.assign(new_weights)
-        return {task: new_weights[index] for index, task in enumerate(self.tasks)}
+        return new_weights
 
     def get_config(self):
         config = super().get_config()

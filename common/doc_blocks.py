@@ -1,4 +1,5 @@
-"""The tables benchmarks write into the docs: a block between two marker comments, replaced whole at each run."""
+"""The tables the benchmarks and `python -m reproduce.publish` write into the docs: a block between two marker comments,
+replaced whole at each run."""
 import re
 
 from common.atomic import write_text
