@@ -49,7 +49,7 @@ PIPELINE_DEFAULTS = {
     "shuffle_buffer": 512,
 }
 RIGHT_IMAGE = "right_image"  # the stereo target: an image field, not a task
-SYNTHETIC_DEFAULTS = {"layout": "kitti", "num": 64, "seed": 0, "cache_dir": None}
+SYNTHETIC_DEFAULTS = {"layout": "kitti", "num": 64, "seed": 0, "cache_dir": None, "progress": True}
 
 _STATS_MEMORY = {}
 
@@ -190,7 +190,8 @@ def make_reader(dataset, root, options):
     layout = synthetic["layout"]
     if layout not in READERS:
         raise ValueError(f"Unknown synthetic layout {layout!r}; allowed: {sorted(READERS)}")
-    directory = synthetic_tree(layout, synthetic["num"], synthetic["seed"], synthetic["cache_dir"])
+    directory = synthetic_tree(layout, synthetic["num"], synthetic["seed"], synthetic["cache_dir"],
+                               progress=synthetic["progress"])
     if "seed" in READERS[layout].defaults:
         options.setdefault("seed", synthetic["seed"])
     generated_motion = os.path.join(directory, "motion")  # data.synthetic writes Vertens-style masks here
@@ -199,9 +200,9 @@ def make_reader(dataset, root, options):
     return get_reader(layout, directory, **options), directory
 
 
-def synthetic_tree(layout, num, seed, cache_dir=None):
+def synthetic_tree(layout, num, seed, cache_dir=None, progress=True):
     """Folder holding a generated ``layout`` tree of ``num`` scenes: ``{cache_dir or ~/.cache/mtl_synthetic}/
-    {layout}-{num}-{seed}``.
+    {layout}-{num}-{seed}`` (a progress bar while it is written, unless ``progress=False``).
 
     data.synthetic.write_dataset writes its manifest last and atomically and returns at once when a complete tree
     with these parameters is there, so an interrupted run is simply written again.
@@ -209,7 +210,7 @@ def synthetic_tree(layout, num, seed, cache_dir=None):
     from data.synthetic import write_dataset
 
     parent = cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "mtl_synthetic")
-    return str(write_dataset(layout, os.path.join(parent, f"{layout}-{num}-{seed}"), num, seed))
+    return str(write_dataset(layout, os.path.join(parent, f"{layout}-{num}-{seed}"), num, seed, progress=progress))
 
 
 def _default_colorization_stats(reader, image_size, reader_options, stats_directory):

@@ -180,9 +180,8 @@ def main(argv=None):
                     "over a Ray cluster: use one or the other (--strategy mirrored --ray-address mirrors each run "
                     "over the GPUs of one node)")
         out = _worker_out(p, out)
-    if args.no_progress:
-        os.environ["TQDM_DISABLE"] = "1"  # the synthetic scenes' bars too, in this process and the Ray workers it starts
-    sources = DataSources(roots, os.path.join(out, "synthetic"), synthetic_scenes(args), args.seed)
+    sources = DataSources(roots, os.path.join(out, "synthetic"), synthetic_scenes(args), args.seed,
+                          progress=not args.no_progress)
     size = {"image_size": args.image_size} if args.image_size else {}
     settings = Settings(out=out, sources=sources, quick=args.quick, epochs=args.epochs, batch_size=args.batch_size,
                         train_images=args.train_images, val_images=args.val_images, seed=args.seed,

@@ -75,6 +75,7 @@ class DataSources:
     synthetic_dir: str
     synthetic_num: int = 200
     synthetic_seed: int = 0
+    progress: bool = True  # the generator's bar while a synthetic tree is written (--no-progress: none)
 
     def components(self, dataset):
         return tuple(COMPOSITES[dataset].values()) if dataset in COMPOSITES else (dataset,)
@@ -109,7 +110,7 @@ class DataSources:
             options.pop("split_scheme", None)
             split = "train" if split == "train_extra" else split
         options.update(layout=dataset, num=self.synthetic_num, seed=self.synthetic_seed,
-                       cache_dir=self.synthetic_dir)
+                       cache_dir=self.synthetic_dir, progress=self.progress)
         return "synthetic", None, split, options
 
     def reader(self, dataset, split=None, **options):
