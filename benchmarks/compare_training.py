@@ -13,13 +13,12 @@ columns say so (`pip install torch --index-url https://download.pytorch.org/whl/
 """
 import argparse
 import datetime
-import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 
+from benchmarks.processes import run_json
 from common.doc_blocks import check_block, update_block
 from common.atomic import write_json
 
@@ -38,12 +37,7 @@ def run_one(module_and_options, model, batch_size, steps, warmup):
     """The JSON record of one benchmark process, or {"error": ...} when it failed."""
     command = [sys.executable, "-m", *module_and_options, "--model", model, "--batch-size", str(batch_size),
                "--steps", str(steps), "--warmup", str(warmup)]
-    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-    if result.returncode != 0 or not lines:
-        reason = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
-        return {"error": reason[:300], "command": " ".join(command)}
-    return {**json.loads(lines[-1]), "command": " ".join(command)}
+    return {**run_json(command), "command": " ".join(command)}
 
 
 def measure(models, rounds, batch_size, steps, warmup, echo=print):

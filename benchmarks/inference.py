@@ -31,14 +31,14 @@ import datetime
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
 
-from common.doc_blocks import update_block
+from benchmarks.processes import run_json
+from common.doc_blocks import has_block, update_block
 
 OURS = ("keras_float32", "keras_bfloat16", "saved_model", "onnx_float32", "onnx_int8", "litert_float32",
         "litert_int8")
@@ -64,13 +64,10 @@ def build(args, network=None):
     """The seeded Keras network (under the current dtype policy): the twin's SegNet (12 classes) or MultiNet++."""
     import keras
 
-    import models
+    from benchmarks.train import build as build_network
 
     keras.utils.set_random_seed(0)
-    shape = (*args.size, 3)
-    if (network or args.model) == "segnet":
-        return models.build_segnet(12, input_shape=shape, backbone=args.backbone)
-    return models.build_multinet_pp(input_shape=shape, backbone=args.backbone)
+    return build_network(network or args.model, (*args.size, 3), backbone=args.backbone)
 
 
 def prepare(args, echo=print):
@@ -109,8 +106,7 @@ def _prepare_ours(args, wanted, echo):
             export(target, _path(args, files[name]), "saved_model", batch=1)
         elif name in ("onnx_float32", "litert_float32", "onnx_int8", "litert_int8"):
             if name in INT8 and samples is None:
-                frames = quantize.calibration_frames("kitti", None, 2 if args.streaming else model.frames, args.size,
-                                                     CALIBRATION_IMAGES)
+                frames = quantize.calibration_frames("kitti", None, model.frames, args.size, CALIBRATION_IMAGES)
                 samples = [quantize.model_inputs(target, frame) for frame in frames]
             export(target, os.path.dirname(_path(args, files[name])), name.split("_")[0], batch=1,
                    calibration=samples if name in INT8 else None)
@@ -238,14 +234,10 @@ def _run_worker(args, runtime, prepare=False):
                "--threads", str(args.threads), "--backbone", args.backbone, "--work", args.work, "--worker", runtime]
     if args.streaming:
         command.append("--streaming")
-    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-    if result.returncode != 0 or (not prepare and not lines):
-        reason = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
-        if prepare:
-            raise RuntimeError(f"{runtime} failed: {reason}")
-        return {"error": reason[:300]}
-    return json.loads(lines[-1]) if lines else {}
+    record = run_json(command, allow_empty=prepare)
+    if prepare and "error" in record:
+        raise RuntimeError(f"{runtime} failed: {record['error']}")
+    return record
 
 
 # ------------------------------------------------------------------------------------------------- the table
@@ -380,9 +372,7 @@ def main(argv=None):
     print(text)
     if args.docs:
         block = f"inference-{tag}"
-        with open(args.docs, encoding="utf-8") as handle:
-            present = f"<!-- {block}:start -->" in handle.read()
-        if present:
+        if has_block(args.docs, block):
             update_block(args.docs, block, text)
         else:
             print(f"({args.docs} has no <!-- {block}:start/end --> block; the table was not written there)")

@@ -30,15 +30,16 @@ BACKENDS = ("tensorflow", "jax", "torch")
 MATMUL_SIZE = 2048
 
 
-def build(name, input_shape):
+def build(name, input_shape, **options):
+    """The benchmarked network `name` (`options`: the builder's, e.g. backbone=)."""
     import models
 
     builders = {
-        "segnet": lambda: models.build_segnet(12, input_shape=input_shape),
-        "auxnet": lambda: models.build_auxnet(12, input_shape=input_shape),
-        "multinet_pp": lambda: models.build_multinet_pp(input_shape=input_shape),
-        "detseg": lambda: models.build_detseg(3, 3, input_shape=input_shape),
-        "selfsup": lambda: models.build_selfsup(19, input_shape=input_shape),
+        "segnet": lambda: models.build_segnet(12, input_shape=input_shape, **options),
+        "auxnet": lambda: models.build_auxnet(12, input_shape=input_shape, **options),
+        "multinet_pp": lambda: models.build_multinet_pp(input_shape=input_shape, **options),
+        "detseg": lambda: models.build_detseg(3, 3, input_shape=input_shape, **options),
+        "selfsup": lambda: models.build_selfsup(19, input_shape=input_shape, **options),
     }
     return builders[name]()
 

@@ -104,6 +104,8 @@ def main(argv=None):
     parser.add_argument("--out", default="benchmarks/results/weighting_cost.json")
     parser.add_argument("--page", default="docs/training.md")
     args = parser.parse_args(argv)
+    if min(args.rounds, args.steps) < 1 or args.warmup < 0:
+        parser.error("--rounds and --steps must be >= 1, --warmup >= 0")
     check_block(args.page, BLOCK)
     runs = measure(args)
     command = "python -m benchmarks.weighting_cost " + " ".join(sys.argv[1:] if argv is None else argv)

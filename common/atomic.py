@@ -16,8 +16,9 @@ class DiskFullError(OSError):
 
 
 def is_disk_full(error):
-    """True for an OSError that says the device (or the user's quota) is full; h5py's carries no errno, only text."""
-    return isinstance(error, OSError) and (getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+    """True for an OSError that says the device (or the user's quota) is full (ours, DiskFullError, included); h5py's
+    carries no errno, only text."""
+    return isinstance(error, DiskFullError) or isinstance(error, OSError) and (getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
                                            or "No space left on device" in str(error))
 
 

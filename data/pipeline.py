@@ -200,17 +200,23 @@ def make_reader(dataset, root, options):
     return get_reader(layout, directory, **options), directory
 
 
+def synthetic_tree_folder(layout, num, seed, cache_dir=None):
+    """Where the generated ``layout`` tree of ``num`` scenes lives: ``{cache_dir or ~/.cache/mtl_synthetic}/
+    {layout}-{num}-{seed}``."""
+    parent = cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "mtl_synthetic")
+    return os.path.join(parent, f"{layout}-{num}-{seed}")
+
+
 def synthetic_tree(layout, num, seed, cache_dir=None, progress=True):
-    """Folder holding a generated ``layout`` tree of ``num`` scenes: ``{cache_dir or ~/.cache/mtl_synthetic}/
-    {layout}-{num}-{seed}`` (a progress bar while it is written, unless ``progress=False``).
+    """Folder holding a generated ``layout`` tree of ``num`` scenes (`synthetic_tree_folder`), written first if needed
+    (a progress bar while it is written, unless ``progress=False``).
 
     data.synthetic.write_dataset writes its manifest last and atomically and returns at once when a complete tree
     with these parameters is there, so an interrupted run is simply written again.
     """
     from data.synthetic import write_dataset
 
-    parent = cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "mtl_synthetic")
-    return str(write_dataset(layout, os.path.join(parent, f"{layout}-{num}-{seed}"), num, seed, progress=progress))
+    return str(write_dataset(layout, synthetic_tree_folder(layout, num, seed, cache_dir), num, seed, progress=progress))
 
 
 def _default_colorization_stats(reader, image_size, reader_options, stats_directory):

@@ -40,7 +40,7 @@ import numpy as np
 
 from models.cli import UsageError, add_model_argument, check_tasks, import_modules, load_model, parse_size, run_command
 from models import int8_check, quantize
-from models.runtimes import run_exported  # noqa: F401  (where it always was, for users' scripts)
+from models.runtimes import run_exported
 
 FORMATS = ("saved_model", "onnx", "litert")
 FILE_NAMES = {"onnx": "model.onnx", "litert": "model.tflite"}
@@ -277,8 +277,7 @@ def quantization_options(args, model, target):
             raise UsageError(f"{option} {value}: must be at least 1.")
     try:
         dataset, root = quantize.parse_calibration(args.calibration)
-        frames = 2 if "previous_image" in model.input else 1
-        examples = quantize.calibration_frames(dataset, root, frames, tuple(target.input["image"].shape[1:3]),
+        examples = quantize.calibration_frames(dataset, root, model.frames, tuple(target.input["image"].shape[1:3]),
                                                args.calibration_images + args.check_images)
     except (ValueError, FileNotFoundError) as error:
         raise UsageError(str(error).replace("\n", " ")) from None

@@ -11,8 +11,9 @@ import json
 
 import numpy as np
 
-from models.quantize import FEATURES, INT8_IO_KEY, PREVIOUS, model_inputs
+from models.quantize import INT8_IO_KEY, model_inputs
 from models.runtimes import litert_interpreter, load_exported
+from models.streaming import FEATURES, PREVIOUS
 
 TOP_CELLS = 10  # detection: the float model's most confident cells per image, whose boxes are compared
 

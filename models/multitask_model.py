@@ -234,10 +234,7 @@ class MultiTaskModel(keras.Model):
         task outputs. head(trunk(x)) equals self(x). Built once and kept off Keras' tracking (no new weights)."""
         cached = self.__dict__.get("_representation_split")
         if cached is None:
-            encoders = [layer for layer in self.layers if layer.name == "encoder" or layer.name.endswith("_encoder")]
-            if not encoders:
-                raise ValueError(f"The gradient weighting strategies need the shared trunk as a sub-model named "
-                                 f"'encoder'; {self.name} has the layers {[layer.name for layer in self.layers]}.")
+            encoders = self._encoders()
             consumed = {id(tensor) for layer in self.layers for node in keras_compat.call_nodes(layer)
                         for tensor in keras.tree.flatten(node.input_tensors)}
             features = [tensor for encoder in encoders for node in keras_compat.call_nodes(encoder)
@@ -253,12 +250,17 @@ class MultiTaskModel(keras.Model):
         return self.representation_split()[0].trainable_variables
 
     def gradnorm_shared_variables(self):
-        """The kernel of the last convolution of the shared encoder (the sub-model named "encoder")."""
-        encoder = next((layer for layer in self.layers if layer.name == "encoder"), None)
-        if encoder is None:
-            raise ValueError("GradNorm needs the shared trunk as a sub-model named 'encoder'.")
-        with_kernel = [layer for layer in encoder.layers if getattr(layer, "kernel", None) is not None]
-        return [with_kernel[-1].kernel]
+        """The kernel of the last convolution of the shared encoder (of each, for FuseNet's two)."""
+        return [[layer for layer in encoder.layers if getattr(layer, "kernel", None) is not None][-1].kernel
+                for encoder in self._encoders()]
+
+    def _encoders(self):
+        """The shared trunk: the sub-model(s) named "encoder" or "..._encoder"."""
+        encoders = [layer for layer in self.layers if layer.name == "encoder" or layer.name.endswith("_encoder")]
+        if not encoders:
+            raise ValueError(f"The gradient weighting strategies need the shared trunk as a sub-model named "
+                             f"'encoder'; {self.name} has the layers {[layer.name for layer in self.layers]}.")
+        return encoders
 
     def record_train_step(self, x, y, y_pred, sample_weight, task_losses, total, task_weights=None):
         """Updates the `{task}_loss`, `{task}_weight` and `loss` trackers and the compiled metrics after a weighting

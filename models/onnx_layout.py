@@ -31,14 +31,15 @@ def _attribute(node, name, default=None):
     return onnx.helper.get_attribute_value(found[0]) if found else default
 
 
-def _readers(graph, name):
+def readers_of(graph, name):
+    """The nodes of `graph` that read the tensor `name`."""
     return [node for node in graph.node if name in node.input]
 
 
 def softmax_after_transpose(graph):
     """Softmax(axis=1) -> Transpose(NCHW -> NHWC) becomes Transpose -> Softmax(axis=3)."""
     for softmax in [node for node in graph.node if node.op_type == "Softmax" and _attribute(node, "axis") == 1]:
-        readers = _readers(graph, softmax.output[0])
+        readers = readers_of(graph, softmax.output[0])
         if len(readers) != 1 or readers[0].op_type != "Transpose" or list(_attribute(readers[0], "perm")) != TO_NHWC:
             continue
         transpose = readers[0]
@@ -60,6 +61,6 @@ def cancel_transpose_pairs(graph):
         if (there is None or there.op_type != "Transpose" or list(_attribute(back, "perm")) != TO_NCHW
                 or list(_attribute(there, "perm")) != TO_NHWC or back.output[0] in outputs):
             continue
-        for reader in _readers(graph, back.output[0]):
+        for reader in readers_of(graph, back.output[0]):
             reader.input[:] = [there.input[0] if name == back.output[0] else name for name in reader.input]
         graph.node.remove(back)

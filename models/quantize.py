@@ -31,14 +31,15 @@ import re
 
 import numpy as np
 
+from common import keras_compat
 from models.runtimes import litert_interpreter
+from models.streaming import FEATURES, PREVIOUS
 
 QUANTIZE_MODES = ("int8",)
 DEFAULT_CALIBRATION_IMAGES = 32
 DEFAULT_CHECK_IMAGES = 8
 CALIBRATION_CHUNK = 4  # ONNX Runtime's calibration: the most samples whose activations are held at once
 SYNTHETIC_TRAIN_SHARE = 0.8  # the smallest train share of a synthetic tree's split (cityscapes / synthia layouts)
-PREVIOUS, FEATURES = "previous_", "features_"  # models.streaming's input and output prefixes
 INT8_IO_KEY = "int8_io"  # ONNX metadata: {name: {"dtype", "scale", "zero_point"}} of the 8-bit inputs and outputs
 BOUNDARY_OPS = {"QUANTIZE", "DEQUANTIZE", "QuantizeLinear", "DequantizeLinear"}
 # Ops that only move data: the quantisers make them int8 when their input is, so one left in float reads a float
@@ -59,15 +60,8 @@ def float_layers(model):
 
     tasks = [re.escape(name) for name in model.output if not name.startswith(FEATURES)]
     head_layer = re.compile(rf"({'|'.join(tasks)})(_(score|up|fuse)_p\d|_logits)?")
-    return sorted({layer.name for layer in _all_layers(model)
+    return sorted({layer.name for layer in keras_compat.all_sublayers(model)
                    if isinstance(layer, (ImageNormalization, YoloHead)) or head_layer.fullmatch(layer.name)})
-
-
-def _all_layers(model):
-    for layer in model.layers:
-        yield layer
-        if hasattr(layer, "layers"):
-            yield from _all_layers(layer)
 
 
 def _layer_of(tensor_name, layer_names):
@@ -88,7 +82,7 @@ def _refuse_float_ops(model, ops, converter):
     """Raises QuantizationError naming the layer of the first (op type, tensor name) left in float."""
     if not ops:
         return
-    names = {layer.name for layer in _all_layers(model)}
+    names = {layer.name for layer in keras_compat.all_sublayers(model)}
     layers = list(dict.fromkeys(_layer_of(tensor, names) or f"(no Keras layer; tensor {tensor})" for _, tensor in ops))
     others = f" (and {len(layers) - 1} more: {', '.join(layers[1:6])})" if len(layers) > 1 else ""
     raise QuantizationError(
@@ -115,15 +109,14 @@ def parse_calibration(text):
     return dataset, (root or None)
 
 
-def calibration_frames(dataset, root, frames, image_size, count, synthetic_cache=None):
+def calibration_frames(dataset, root, frames, image_size, count):
     """The first `count` examples of the train split as dicts of (1, H, W, 3) float32 raw RGB (`image`, and
     `previous_image` when frames=2), read through data.load; synthetic scenes in the layout when `root` is None."""
     import data
 
     options, source = {}, dataset
     if root is None:
-        options = {"layout": dataset, "num": math.ceil(count / SYNTHETIC_TRAIN_SHARE) + 2, "seed": 0,
-                   "cache_dir": synthetic_cache}
+        options = {"layout": dataset, "num": math.ceil(count / SYNTHETIC_TRAIN_SHARE) + 2, "seed": 0}
         source = "synthetic"
     stream = data.load(source, root, "train", (), frames=frames, image_size=image_size, batch_size=1, **options)
     examples = [{name: np.asarray(value) for name, value in inputs.items()} for inputs, _ in stream.take(count)]
@@ -275,8 +268,9 @@ def _onnx_int8_io(model):
     """The model with 8-bit inputs and outputs where the graph quantises an input (after layout ops only) or
     dequantises an output last: those QuantizeLinear / DequantizeLinear are dropped, scales and zero points kept."""
     import onnx
-
     from onnx import numpy_helper
+
+    from models.onnx_layout import readers_of
 
     graph = model.graph
     del graph.value_info[:]  # types recorded for the float boundary; ONNX Runtime infers the int8 ones
@@ -291,9 +285,6 @@ def _onnx_int8_io(model):
         boundary[name] = {"dtype": str(zero_point.dtype), "scale": float(constants[node.input[1]]),
                           "zero_point": int(zero_point)}
 
-    def consumers(name):
-        return [node for node in graph.node if name in node.input]
-
     def rename(old, new):
         for node in graph.node:
             node.input[:] = [new if name == old else name for name in node.input]
@@ -301,10 +292,10 @@ def _onnx_int8_io(model):
 
     readers = {}  # int8 input -> the DequantizeLinear nodes reading it
     for value in graph.input:
-        chain, following = [], consumers(value.name)
+        chain, following = [], readers_of(graph, value.name)
         while len(following) == 1 and following[0].op_type in LAYOUT_OPS:  # tf2onnx's NHWC -> NCHW Transpose
             chain.append(following[0])
-            following = consumers(following[0].output[0])
+            following = readers_of(graph, following[0].output[0])
         if following and all(node.op_type == "QuantizeLinear" for node in following):
             source = chain[-1].output[0] if chain else value.name
             record(value.name, following[0])
@@ -313,12 +304,12 @@ def _onnx_int8_io(model):
                 rename(quantize.output[0], source)
             value.type.tensor_type.elem_type = onnx.helper.np_dtype_to_tensor_dtype(
                 np.dtype(boundary[value.name]["dtype"]))
-            readers[value.name] = [node for node in consumers(source) if node.op_type == "DequantizeLinear"]
+            readers[value.name] = [node for node in readers_of(graph, source) if node.op_type == "DequantizeLinear"]
     for value in graph.output:
         dequantize = next((node for node in graph.node if value.name in node.output), None)
         if dequantize is None or dequantize.op_type != "DequantizeLinear":
             continue
-        inside = consumers(value.name)  # the graph reads the output on (tf2onnx's layout): keep a float copy
+        inside = readers_of(graph, value.name)  # the graph reads the output on (tf2onnx's layout): keep a float copy
         if inside:
             dequantize.output[0] = f"{value.name}_float"
             for node in inside:

@@ -11,6 +11,7 @@ A selection needs the sum of what its runs keep plus the largest extra of one ru
 trees it still has to write. The check first uses the largest network of the papers for every run (no network is
 built); only when that bound does not fit is each distinct network built once to count its parameters.
 """
+import errno
 import json
 import os
 import shutil
@@ -51,6 +52,7 @@ def needed_bytes(plan, names, keep_init, parameters_of):
 
 def synthetic_bytes(plan, names):
     """Bytes of the synthetic trees the runs read that are not written yet."""
+    from data.pipeline import synthetic_tree_folder
     from data.synthetic.layouts import MANIFEST_NAME
 
     sources = plan.settings.sources
@@ -59,8 +61,8 @@ def synthetic_bytes(plan, names):
         for part in sources.components(plan[name].dataset):
             if part not in sources.roots:
                 missing.add(part)
-    missing = {part for part in missing
-               if not os.path.isfile(os.path.join(sources.synthetic_dir, part, MANIFEST_NAME))}
+    missing = {part for part in missing if not os.path.isfile(os.path.join(synthetic_tree_folder(
+        part, sources.synthetic_num, sources.synthetic_seed, sources.synthetic_dir), MANIFEST_NAME))}
     return len(missing) * sources.synthetic_num * SYNTHETIC_SCENE
 
 
@@ -98,10 +100,11 @@ def check_space(plan, names, keep_init=(), free_bytes=None):
     needed = needed_bytes(plan, names, keep_init, network_parameters(plan))
     if needed > free:
         raise NotEnoughSpace(
-            28, f"{len(names)} runs need about {_gigabytes(needed)} in {out} (weights kept per run, one run's resume "
-                f"backup, the synthetic data still to write) and its device has {_gigabytes(free)} free: free space "
-                f"there, choose another --out, or select fewer runs (--table N); with --quick no weights are kept "
-                f"unless --keep-models")
+            errno.ENOSPC,
+            f"{len(names)} runs need about {_gigabytes(needed)} in {out} (weights kept per run, one run's resume "
+            f"backup, the synthetic data still to write) and its device has {_gigabytes(free)} free: free space "
+            f"there, choose another --out, or select fewer runs (--table N); with --quick no weights are kept "
+            f"unless --keep-models")
 
 
 def _gigabytes(count):

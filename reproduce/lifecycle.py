@@ -24,9 +24,8 @@ import shutil
 import traceback
 
 from common import locks
-from common.atomic import DiskFullError, is_disk_full, write_json
-from reproduce.plan import RUN_LOCK as LOCK_NAME
-from reproduce.plan import Plan
+from common.atomic import is_disk_full, write_json
+from reproduce.plan import RUN_LOCK, Plan
 
 #: failed.json's reason prefix for a full disk: the run resumes from its backup, and run_many stops
 DISK_FULL = "disk full"
@@ -60,15 +59,15 @@ def run_counted(plan, name, step, keep_init=False, label=None, wait=True, echo=p
         echo(f"{label}: held by {holder}; waiting for it, then using its result")
 
     try:
-        with locks.exclusive(os.path.join(folder, LOCK_NAME), wait=wait, on_wait=waiting):
-            return _run_owned(plan, name, step, keep_init, label, folder)
+        with locks.exclusive(os.path.join(folder, RUN_LOCK), wait=wait, on_wait=waiting):
+            return _run_owned(plan, name, step, keep_init, label, folder, echo)
     except locks.Busy as busy:
         raise RunBusy(f"held by {busy.holder}") from None
 
 
-def _run_owned(plan, name, step, keep_init, label, folder):
+def _run_owned(plan, name, step, keep_init, label, folder, echo):
     settings = plan.settings
-    if not settings.force and is_cached(plan, name, keep_init):
+    if is_cached(plan, name, keep_init):  # False under --force
         return plan.result(name), False  # the process we waited for finished it
     dependency = plan[name].dependency
     if dependency and not is_cached(plan, dependency, keep_init=True):
@@ -78,7 +77,7 @@ def _run_owned(plan, name, step, keep_init, label, folder):
         raise RunBusy(f"waits for {dependency}, which is not finished")
     # a finished run retrained (--force, or later runs now start from it and it kept no weights) starts from scratch
     from_scratch = settings.force or os.path.isfile(os.path.join(folder, "metrics.json"))
-    previous = _start_clean_where_needed(folder, from_scratch)
+    previous = _start_clean_where_needed(folder, from_scratch, echo)
     try:
         metrics = step(plan, name, folder, keep_init, label)
     except KeyboardInterrupt:
@@ -99,8 +98,9 @@ def _run_owned(plan, name, step, keep_init, label, folder):
 
 def _own_files(folder):
     """The run's files and folders, without its lock and the attempts moved aside."""
-    lock_files = {LOCK_NAME, os.path.basename(locks.owner_path(LOCK_NAME))}
-    return [entry for entry in sorted(os.listdir(folder)) if entry not in lock_files and not entry.startswith("failed-")]
+    lock_files = {RUN_LOCK, os.path.basename(locks.owner_path(RUN_LOCK))}
+    return [entry for entry in sorted(os.listdir(folder))
+            if entry not in lock_files and not entry.startswith("failed-")]
 
 
 def _move_aside(folder, note, entries=None):
@@ -118,7 +118,7 @@ def _move_aside(folder, note, entries=None):
     return f"failed-{number}/"
 
 
-def _start_clean_where_needed(folder, from_scratch, echo=print):
+def _start_clean_where_needed(folder, from_scratch, echo):
     """Prepares an owned run folder for training; returns the previous attempt's failure (its failed.json with
     "moved_to") when there was one, else None. `from_scratch`: everything goes. A failed attempt: moved aside, unless it
     failed for want of disk space with a sound backup (then only its failed.json goes, and training resumes). An
@@ -173,10 +173,9 @@ def run_many(plan, order, run_one, keep_init=(), labels=None, executor=None, ech
     failures = {}
     to_run = []
     for name in order:
-        result = plan.result(name) if not settings.retry else None
         if is_cached(plan, name, name in keep_init):
             counts["reused"] += 1
-        elif result is not None and "failed" in result:  # --no-retry: the failure stands
+        elif not settings.retry and "failed" in (result := plan.result(name) or {}):  # --no-retry: it stands
             failures[name] = result["failed"]
             echo(f"{labels.get(name, name)}: failed before, not retried (--no-retry): {result['failed']}")
         else:
@@ -324,7 +323,7 @@ def _reason(error, experiment, settings, folder):
     from models import NonFiniteLossError
 
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    if isinstance(error, DiskFullError) or is_disk_full(error):
+    if is_disk_full(error):
         return (f"{DISK_FULL}: no space left on the device of {folder}: free space there and run the same command "
                 f"again (the run resumes from its last finished epoch)")
     if isinstance(error, NonFiniteLossError):

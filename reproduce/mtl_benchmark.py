@@ -17,11 +17,11 @@ over the K scores shown of (-1)^l_k (M_k - B_k) / B_k x 100, l_k = 1 where lower
 score of the same seed, then averaged over the seeds (n/a where a baseline score is 0). Step time: the run's median
 training step (its first left out), relative to equal weighting's of the same seed.
 """
+import dataclasses
 import math
 import statistics
 
 from reproduce import multinet_pp, task_weighting
-from reproduce.experiment import Experiment
 from reproduce.tables import Cell, Row, Table
 
 PAPER = "mtl_benchmark"
@@ -42,7 +42,7 @@ LEANG_DATASETS = {"kitti": "kitti_detseg", "cityscapes": "cityscapes", "woodscap
 def _seeded(experiment, offset):
     if offset == 0:
         return experiment  # the papers' runs themselves (seed --seed), shared with their tables
-    return Experiment(**{**experiment.__dict__, "name": f"{experiment.name}-seed{offset}", "seed_offset": offset})
+    return dataclasses.replace(experiment, name=f"{experiment.name}-seed{offset}", seed_offset=offset)
 
 
 def _options(setting, method):
@@ -52,6 +52,14 @@ def _options(setting, method):
         if method in known:
             return known[method]
     return {"focus": ["segmentation"]} if method == "fls" else {}
+
+
+def _strategy(method):
+    """(registered strategy, its preset options) of a method name: an alias such as mgda_ub runs as what it names,
+    so its run is the strategy's own with that option."""
+    from losses.weighting import resolve_alias
+
+    return resolve_alias(method)
 
 
 def methods(setting):
@@ -64,11 +72,12 @@ def multinet_run(dataset, method, offset=0):
     baseline for `method` = the task."""
     if method in multinet_pp.TASK_CHANNELS:
         return _seeded(multinet_pp.single_task(dataset, method), offset)
-    strategy, mode = ("mgda", {"mode": "representation"}) if method == "mgda_ub" else (method, {})
+    strategy, preset = _strategy(method)
     base = multinet_pp.three_task(dataset, strategy)
-    if method == "mgda_ub" or _options("multinet_pp", method):
-        base = Experiment(**{**base.__dict__, "name": base.name.replace(f"-{strategy}-", f"-{method}-"),
-                             "weighting_options": {**_options("multinet_pp", method), **mode}})
+    options = {**_options("multinet_pp", method), **preset}
+    if options:
+        base = dataclasses.replace(base, name=base.name.replace(f"-{strategy}-", f"-{method}-"),
+                                   weighting_options=options)
     return _seeded(base, offset)
 
 
@@ -80,11 +89,9 @@ def leang_run(dataset, method, offset=0):
         weights = {task: float(task == method) for task in ("detection", "segmentation")}
         name, strategy, options = base.name.replace("-equal-", f"-only-{method}-"), "fixed", {"weights": weights}
     else:
-        strategy, options = ("mgda", {"mode": "representation"}) if method == "mgda_ub" else (method, {})
-        options = {**_options("leang", method), **options}
-        name = base.name.replace("-equal-", f"-{method}-")
-    return _seeded(Experiment(**{**base.__dict__, "name": name, "weighting": strategy, "weighting_options": options}),
-                   offset)
+        strategy, preset = _strategy(method)
+        name, options = base.name.replace("-equal-", f"-{method}-"), {**_options("leang", method), **preset}
+    return _seeded(dataclasses.replace(base, name=name, weighting=strategy, weighting_options=options), offset)
 
 
 def settings_of(datasets):

@@ -18,7 +18,7 @@ from reproduce.plan import IMAGE_SIZE, run_image_size
 from tasks import find_task
 from training import checkpoints, distribution
 from training.callbacks import PredictionPanels, StepTimer, task_metrics
-from training.checkpoints import AtomicBestCheckpoint, HistoryDamaged, read_history  # noqa: F401  (names it had)
+from training.checkpoints import AtomicBestCheckpoint, read_history
 
 #: below this many training steps, tracing the graph (30-40 s for ResNet-50 on CPU) costs more than it saves
 EAGER_BELOW_STEPS = 40
@@ -42,7 +42,7 @@ def train_and_evaluate(plan, name, folder, keep_init, label):
     settings = plan.settings
     config = plan.config(name)
     strategy = distribution.get_strategy(settings.strategy)
-    distribution.check_weighting(experiment.weighting, strategy)  # GradNorm: one device only
+    distribution.check_weighting(experiment.weighting, strategy)  # refuses what cannot run on several replicas
     # the strategy is not hashed (it changes no result beyond floating-point order); recorded for the reader
     write_json(os.path.join(folder, "config.json"), {"name": name, **config, "distribution": {
         "strategy": settings.strategy or "none", "replicas": distribution.replicas(strategy)}})

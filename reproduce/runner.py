@@ -34,7 +34,7 @@ cluster), each run submitted once the run it starts from is done, with the same 
 """
 from reproduce import lifecycle
 from reproduce.datasets import DataSources  # noqa: F401  (the names this module always had)
-from reproduce.lifecycle import RunBusy, RunFailed, RunTask, is_cached, ray_executor  # noqa: F401
+from reproduce.lifecycle import RunFailed, RunTask, is_cached, ray_executor  # noqa: F401
 from reproduce.plan import (  # noqa: F401
     ENCODER_STRIDE,
     IMAGE_SIZE,
@@ -44,9 +44,7 @@ from reproduce.plan import (  # noqa: F401
     RUN_LOCK,
     Budget,
     Plan,
-    ResultDamaged,
     Settings,
-    backbone_of,
     budget,
     learning_rate,
     run_image_size,
@@ -54,7 +52,6 @@ from reproduce.plan import (  # noqa: F401
 from reproduce.recipe import (  # noqa: F401
     EAGER_BELOW_STEPS,
     AtomicBestCheckpoint,
-    HistoryDamaged,
     RunProgress,
     build_model,
     copy_layer_weights,
@@ -69,6 +66,7 @@ from reproduce.recipe import (  # noqa: F401
     validation_data,
 )
 from reproduce.recipe import train_and_evaluate as _train_and_evaluate
+from training.checkpoints import HistoryDamaged  # noqa: F401  (read_history's error, beside it)
 
 
 def step_for(experiment):

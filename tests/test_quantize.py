@@ -10,7 +10,6 @@ import pytest
 import models
 from data.synthetic import write_dataset
 from models import export as export_cli
-from models import quantize
 from models.cli import run_command
 from models.multitask_model import MultiTaskModel
 from models.runtimes import load_exported

@@ -11,7 +11,6 @@ import sys
 import time
 
 import keras
-import numpy as np
 import pytest
 
 from common import locks
@@ -201,3 +200,6 @@ def test_the_space_check_stops_before_training_and_names_the_folder(tmp_path):
     with pytest.raises(disk.NotEnoughSpace, match=f"3 runs need about .* GB in {tmp_path} .* has 0.0 GB free"):
         disk.check_space(plan, names, {"tiny-a"}, free_bytes=1024)
     disk.check_space(plan, names, {"tiny-a"}, free_bytes=needed)  # enough: no error
+    assert disk.synthetic_bytes(plan, names) == 8 * disk.SYNTHETIC_SCENE  # one synthetic tree still to write
+    lifecycle.write_datasets(plan.settings, [plan[name] for name in names])
+    assert disk.synthetic_bytes(plan, names) == 0  # written: nothing more to count

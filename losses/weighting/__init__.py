@@ -134,7 +134,7 @@ def get(identifier, tasks=None, **options):
             f"Weighting strategy must be a name from {list(NAMES)} or a WeightingStrategy; got {identifier!r}."
         )
     key = identifier.lower()
-    key, preset = _resolve_alias(key, options)
+    key, preset = resolve_alias(key, options)
     options = {**preset, **options}
     if key not in STRATEGIES:
         raise ValueError(f"Unknown weighting strategy {identifier!r}; allowed names: {list(NAMES)}.")
@@ -151,8 +151,10 @@ def get(identifier, tasks=None, **options):
     return strategy_class(tasks, **options)
 
 
-def _resolve_alias(key, options):
-    """(strategy name, preset options) of a name or alias; an option contradicting the alias's preset is refused."""
+def resolve_alias(key, options=None):
+    """(strategy name, preset options) of a lower-case name or alias (`mgda_ub` -> ("mgda", {"mode":
+    "representation"})); an option contradicting the alias's preset is refused."""
+    options = options or {}
     target = ALIASES.get(key, key)
     name, preset = target if isinstance(target, tuple) else (target, {})
     contradicted = sorted(option for option, value in preset.items() if option in options and options[option] != value)
@@ -165,6 +167,7 @@ def _resolve_alias(key, options):
 __all__ = [
     "ALIASES",
     "NAMES",
+    "resolve_alias",
     "STRATEGIES",
     "AlignedMTLStrategy",
     "AsynchronousStrategy",

@@ -185,9 +185,9 @@ class RandomGradientStrategy(GradientWeightingStrategy):
         return config
 
 
-def conflict_sweep(strategy, gram, update):
+def conflict_sweep(strategy, update):
     """The sweep of PCGrad and GradVac: each task i meets every other task j in its own random order and its
-    gradient g_i' (held as coefficients over the rows, g_i' = c^T J) is updated from the Gram matrix by
+    gradient g_i' (held as coefficients over the rows, g_i' = c^T J) is updated (from the Gram matrix) by
     `update(i, j, coefficients, one_hot_j) -> coefficients` (tensors; i and j python/int tensors). Returns the
     summed coefficients: the weights of sum_i g_i'."""
     orders = strategy.random_task_orders()

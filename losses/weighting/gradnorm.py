@@ -62,9 +62,6 @@ class GradNormStrategy(GradientWeightingStrategy):
         self.initial_losses = self._state_variable("initial_losses", initial_value=1.0)
         self.initialized = self._state_variable("initialized", initial_value=0.0, shape=())
 
-    def _total(self, loss_vector):
-        return ops.sum(self.objective_weights() * loss_vector)
-
     def _weight_vector(self, loss_vector):
         return ops.convert_to_tensor(self.loss_weights)
 

@@ -50,9 +50,10 @@ class GradVacStrategy(RandomGradientStrategy):
         target_changes = []
 
         def vaccinate(i, j, coefficients, one_hot_j):
-            norm_i = ops.sqrt(ops.maximum(ops.sum(ops.matmul(coefficients, gram) * coefficients), 0.0))
+            projected = ops.matmul(coefficients, gram)  # (g_i' . g_k) for every task k
+            norm_i = ops.sqrt(ops.maximum(ops.sum(projected * coefficients), 0.0))
             norm_j = ops.sqrt(ops.maximum(ops.sum(ops.matmul(gram, one_hot_j) * one_hot_j), 0.0))
-            dot = ops.sum(ops.matmul(coefficients, gram) * one_hot_j)
+            dot = ops.sum(projected * one_hot_j)
             similarity = dot / (norm_i * norm_j + EPSILON)
             target = ops.sum(targets[i] * one_hot_j)
             scale = norm_i * (target * ops.sqrt(ops.maximum(1.0 - similarity**2, 0.0))
@@ -63,7 +64,7 @@ class GradVacStrategy(RandomGradientStrategy):
             target_changes.append(ops.where(ops.equal(j, i), 0.0, moved - target) * pair)
             return coefficients + ops.where(similarity < target, scale, 0.0) * one_hot_j
 
-        weights = conflict_sweep(self, gram, vaccinate)
+        weights = conflict_sweep(self, vaccinate)
         self.target_similarities.assign(targets + sum(target_changes))
         return weights
 

@@ -34,4 +34,4 @@ class PCGradStrategy(RandomGradientStrategy):
             norm_j = ops.sum(ops.matmul(gram, one_hot_j) * one_hot_j)  # ||g_j||^2
             return coefficients - ops.where(dot < 0.0, dot / ops.maximum(norm_j, EPSILON), 0.0) * one_hot_j
 
-        return conflict_sweep(self, gram, project)
+        return conflict_sweep(self, project)

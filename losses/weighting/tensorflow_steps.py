@@ -247,16 +247,14 @@ def _blocks(rows):
     return [tf.reshape(row, [tf.shape(row)[0], -1]) for row in rows]
 
 
-def _global_gram(blocks, representation, context):
-    """G of the global batch: the replicas' rows are all-reduced first (parameter modes) or their Gram matrices
-    summed (representation mode: each replica's features are its own examples)."""
+def _summed_gram(blocks, context):
+    """G of the global batch in the representation mode: the replicas' Gram matrices summed (each replica's features
+    are its own examples; the parameter modes all-reduce the rows instead, in `_combine`)."""
     import tensorflow as tf
 
     if context is None:
         return gram_matrix(blocks)
-    if representation:
-        return context.all_reduce(tf.distribute.ReduceOp.SUM, gram_matrix(blocks))
-    return gram_matrix(context.all_reduce(tf.distribute.ReduceOp.SUM, blocks))
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, gram_matrix(blocks))
 
 
 def _combine(strategy, rows, targets, representation, context):
@@ -271,7 +269,7 @@ def _combine(strategy, rows, targets, representation, context):
 
         return strategy.aggregate_representation(rows, targets, summed), _recorded_weights(strategy)
     if representation:
-        weights = strategy.weights_from_gram(_global_gram(blocks, True, context))
+        weights = strategy.weights_from_gram(_summed_gram(blocks, context))
         combined = combine_blocks(weights, blocks)
     else:
         global_blocks = context.all_reduce(tf.distribute.ReduceOp.SUM, blocks) if context is not None else blocks
