@@ -106,6 +106,8 @@ def test_options_are_checked_with_clear_errors():
         weighting.get("mgda", TWO, mode="features")
     with pytest.raises(ValueError, match="DB-MTL keeps moving averages"):
         weighting.get("db_mtl", TWO, mode="representation")
+    with pytest.raises(ValueError, match="`beta` must be a number >= 0.0 and < 1.0"):  # its averages would stay 0
+        weighting.get("db_mtl", TWO, beta=1.0)
     with pytest.raises(ValueError, match="`c` must be a number >= 0.0"):
         weighting.get("cagrad", TWO, c=-1)
     with pytest.raises(ValueError, match="`seed` must be None or an integer"):

@@ -36,18 +36,18 @@ def _validate_tasks(tasks):
     return tasks
 
 
-def check_number(argument, value, minimum=None, maximum=None, integer=False, open_minimum=False):
+def check_number(argument, value, minimum=None, maximum=None, integer=False, open_minimum=False, open_maximum=False):
     """Returns `value` as a float (an int if `integer`); raises ValueError naming `argument` unless it is such a
-    number in [minimum, maximum] ((minimum, maximum] with `open_minimum`)."""
+    number in [minimum, maximum] (`open_minimum` / `open_maximum`: that bound excluded)."""
     kinds = (int,) if integer else (int, float)
     valid = not isinstance(value, bool) and isinstance(value, kinds)
     if valid and minimum is not None:
         valid = value > minimum if open_minimum else value >= minimum
     if valid and maximum is not None:
-        valid = value <= maximum
+        valid = value < maximum if open_maximum else value <= maximum
     if not valid:
         bounds = [f"{'>' if open_minimum else '>='} {minimum}" if minimum is not None else "",
-                  f"<= {maximum}" if maximum is not None else ""]
+                  f"{'<' if open_maximum else '<='} {maximum}" if maximum is not None else ""]
         raise ValueError(f"`{argument}` must be {'an integer' if integer else 'a number'} "
                          f"{' and '.join(filter(None, bounds))}; got {value!r}.".replace("  ", " ").replace(" ;", ";"))
     return int(value) if integer else float(value)

@@ -44,7 +44,7 @@ class DBMTLStrategy(GradientWeightingStrategy):
 
     def __init__(self, tasks, mode="parameters", beta=0.9, beta_sigma=0.5, epsilon=1e-8, **kwargs):
         super().__init__(tasks, mode=mode, **kwargs)
-        self.beta = check_number("beta", beta, minimum=0.0, maximum=1.0)
+        self.beta = check_number("beta", beta, minimum=0.0, maximum=1.0, open_maximum=True)  # 1: averages stay 0
         self.beta_sigma = check_number("beta_sigma", beta_sigma, minimum=0.0)
         self.epsilon = check_number("epsilon", epsilon, minimum=0.0, open_minimum=True)
         self.gradient_buffers = []

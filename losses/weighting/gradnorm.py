@@ -52,9 +52,8 @@ class GradNormStrategy(GradientWeightingStrategy):
         super().__init__(tasks, mode=mode, **kwargs)
         self.alpha = check_number("alpha", alpha, minimum=0.0)
         self.learning_rate = check_number("learning_rate", learning_rate, minimum=0.0)
-        if isinstance(min_weight, bool) or not isinstance(min_weight, (int, float)) or not 0 < min_weight < 1:
-            raise ValueError(f"`min_weight` must be a number in (0, 1); got {min_weight!r}.")
-        self.min_weight = float(min_weight)
+        self.min_weight = check_number("min_weight", min_weight, minimum=0.0, maximum=1.0, open_minimum=True,
+                                       open_maximum=True)
 
     def _create_state(self):
         # The variables (and their order) of GradNorm models saved before the gradient hook existed.
